@@ -1,0 +1,59 @@
+// Package binderbuild holds the domain types that the server, the repo
+// providers, the registry checker and the build executors share.
+//
+// It imports nothing from the project, so every other package may import it.
+package binderbuild
+
+import "errors"
+
+// ErrRefNotFound is returned by a provider's Resolve when the ref does not
+// exist (or the repository is private or missing). It is an outcome, not an
+// internal error: the server answers it with "Could not resolve ref ...".
+var ErrRefNotFound = errors.New("ref not found")
+
+// Repo is a parsed but not yet resolved repository spec.
+type Repo struct {
+	// Provider is the URL prefix of the provider: "gh", "git" or "gl".
+	Provider string
+	// ProviderName is the human name used in metrics and launch events:
+	// "GitHub", "Git" or "GitLab".
+	ProviderName string
+	// Spec is the raw, still percent-encoded spec with trailing "/" removed.
+	Spec string
+	// URL is the repository URL handed to repo2docker.
+	URL string
+	// Ref is the unresolved ref as the user gave it, unescaped.
+	Ref string
+	// BuildSlug names the image and the build pod (see ImageName, BuildName).
+	BuildSlug string
+	// GitCredentials is the git credential helper input for private
+	// repositories, empty when the provider has none. It is a secret.
+	GitCredentials string
+}
+
+// Resolved is a repository at a resolved (immutable) ref.
+type Resolved struct {
+	Repo
+	// ResolvedRef is the commit sha the ref pointed to.
+	ResolvedRef string
+	// ResolvedSpec is Spec with the ref replaced by ResolvedRef.
+	ResolvedSpec string
+	// RefURL is a human-facing URL of the repository at ResolvedRef.
+	RefURL string
+}
+
+// BuildRequest asks an executor to build one image.
+type BuildRequest struct {
+	// Name is the build (pod) name from BuildName; requests with the same
+	// name share one build.
+	Name string
+	// RepoURL and Ref are what repo2docker clones and checks out.
+	RepoURL string
+	Ref     string
+	// Image is the full image name, with tag, to build and push.
+	Image string
+	// GitCredentials is passed to the build as GIT_CREDENTIAL_ENV. Secret.
+	GitCredentials string
+	// Provider is the provider prefix, for metrics and logs.
+	Provider string
+}
