@@ -1,0 +1,205 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/events"
+)
+
+// handleBuild serves GET {base}build/{provider}/{spec}: resolve the ref,
+// answer from the registry when the image exists, else follow its build.
+func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
+	st := startStream(w)
+	if r.Method != http.MethodGet {
+		s.fail(st, r, userError(http.StatusMethodNotAllowed, "Method Not Allowed"))
+		return
+	}
+	if !acceptsEventStream(r.Header.Values("Accept")) {
+		s.fail(st, r, userError(http.StatusBadRequest, "Missing Accept header: text/event-stream"))
+		return
+	}
+	prefix := chi.URLParam(r, "provider")
+	provider, ok := s.providers[prefix]
+	if !ok {
+		s.fail(st, r, expected("No provider found for prefix "+prefix))
+		return
+	}
+	spec := strings.TrimRight(s.rawSpec(r, prefix), "/")
+	repo, err := provider.Parse(spec)
+	if err != nil {
+		s.fail(st, r, expected(err.Error()))
+		return
+	}
+	resolved, err := s.resolve(r.Context(), st, provider, repo)
+	if err != nil {
+		s.fail(st, r, err)
+		return
+	}
+	image := binderbuild.ImageName(s.cfg.ImagePrefix, resolved.BuildSlug, resolved.ResolvedRef)
+	exists, err := s.deps.Images.Exists(r.Context(), image)
+	if err != nil {
+		s.fail(st, r, registryError(image, err))
+		return
+	}
+	if err := s.checkBuildOnly(r); err != nil {
+		s.fail(st, r, err)
+		return
+	}
+	if exists {
+		_ = st.send(events.New("ready", events.Field{Key: "phase", Value: "ready"},
+			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"}))
+		return
+	}
+	log, err := s.deps.Builder.Build(r.Context(), binderbuild.BuildRequest{
+		Name:           binderbuild.BuildName(resolved.BuildSlug, resolved.ResolvedRef),
+		RepoURL:        resolved.URL,
+		Ref:            resolved.ResolvedRef,
+		Image:          image,
+		GitCredentials: resolved.GitCredentials,
+		Provider:       resolved.Provider,
+	})
+	if err != nil {
+		s.fail(st, r, err)
+		return
+	}
+	s.follow(r, st, log, image)
+}
+
+// rawSpec returns the still percent-encoded spec: routers decode some paths
+// and not others, and providers must unescape it themselves.
+func (s *Server) rawSpec(r *http.Request, provider string) string {
+	p := r.URL.EscapedPath()
+	prefix := s.cfg.BaseURL + "build/" + provider + "/"
+	if !strings.HasPrefix(p, prefix) {
+		return ""
+	}
+	return p[len(prefix):]
+}
+
+// acceptsEventStream reports whether one of the Accept media ranges is
+// text/event-stream. Upstream splits on ";" only; a proper list is accepted
+// too.
+func acceptsEventStream(values []string) bool {
+	for _, v := range values {
+		for _, rng := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(rng, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkBuildOnly enforces upstream's build_only rules. binderbuild has no
+// JupyterHub launcher, so a launch request is refused with a clear message
+// instead of building an image nobody will launch.
+func (s *Server) checkBuildOnly(r *http.Request) error {
+	if !strings.EqualFold(r.URL.Query().Get("build_only"), "true") {
+		return userError(http.StatusBadRequest, "Launching servers is not supported by this service; request build_only=true to build the image without launching it.")
+	}
+	if !s.cfg.APIOnly {
+		return &requestError{status: http.StatusBadRequest, msg: "Building but not launching is not permitted when the API only mode was not enabled by setting `enable_api_only_mode` to True. \n"}
+	}
+	return nil
+}
+
+// resolve resolves the ref, retrying GitHub master/main links with HEAD as
+// upstream does.
+func (s *Server) resolve(ctx context.Context, st *stream, p Provider, repo binderbuild.Repo) (binderbuild.Resolved, error) {
+	key := repo.Provider + ":" + repo.Spec
+	res, err := p.Resolve(ctx, repo)
+	if err == nil {
+		return res, nil
+	}
+	if !errors.Is(err, binderbuild.ErrRefNotFound) {
+		return res, resolveError(key, err)
+	}
+	notFound := "Could not resolve ref for " + key + ". Double check your URL and that your repo is public."
+	if repo.Provider != "gh" || (repo.Ref != "master" && repo.Ref != "main") {
+		return res, expected(notFound)
+	}
+	msg := notFound
+	if repo.Ref == "master" {
+		msg += ` GitHub has changed default branches from "master" to "main".`
+	}
+	msg += " Tip: HEAD will always resolve to a repository's default branch."
+	retry, err := p.Parse(strings.TrimSuffix(repo.Spec, repo.Ref) + "HEAD")
+	if err == nil {
+		res, err = p.Resolve(ctx, retry)
+	}
+	if err != nil && !errors.Is(err, binderbuild.ErrRefNotFound) {
+		s.log.WarnContext(ctx, "resolve HEAD fallback", "spec", key, "error", err)
+	}
+	_ = st.send(events.Message("waiting", msg+"\nTrying again with HEAD instead of "+repo.Ref+". Please update your links.\n"))
+	if serr := sleep(ctx, s.cfg.FallbackDelay); serr != nil {
+		return res, serr
+	}
+	if err != nil {
+		return res, expected(msg)
+	}
+	return res, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// follow streams the build's log to one client until the build ends or the
+// client leaves. The build itself goes on without the client.
+func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image string) {
+	ctx := r.Context()
+	for cursor := 0; ; {
+		evs, next, done, changed := log.Read(cursor)
+		for _, e := range evs {
+			if st.write(e) != nil {
+				return
+			}
+		}
+		cursor = next
+		if done {
+			if _, err := log.Result(); err != nil {
+				s.fail(st, r, err)
+				return
+			}
+			_ = st.send(events.New("ready", events.Field{Key: "phase", Value: "ready"},
+				events.Field{Key: "message", Value: "Done! Image built\n"}, events.Field{Key: "imageName", Value: image}))
+			return
+		}
+		if st.flush() != nil {
+			return
+		}
+		select {
+		case <-changed:
+		case <-s.beat.C():
+			if st.heartbeat() != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func registryError(image string, err error) error {
+	return &requestError{
+		status: http.StatusServiceUnavailable,
+		msg:    fmt.Sprintf("Could not check the image registry for %s. Please try again later; if this persists, the service's registry settings need attention.\n", image),
+		cause:  err,
+	}
+}

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// healthCacheTTL keeps probes from turning into load on the dependencies.
+const healthCacheTTL = 5 * time.Second
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type versions struct {
+	BuilderInfo struct {
+		BuildImage string `json:"build_image"`
+	} `json:"builder_info"`
+	BinderHub   string `json:"binderhub"`
+	Builder     string `json:"builder"`
+	BinderBuild string `json:"binderbuild"`
+	Go          string `json:"go"`
+}
+
+func (s *Server) handleVersions(w http.ResponseWriter, _ *http.Request) {
+	var v versions
+	v.BuilderInfo.BuildImage = s.deps.BuildImage
+	v.BinderHub, v.BinderBuild = s.deps.Version, s.deps.Version
+	v.Builder = s.deps.BuildImage
+	v.Go = runtime.Version()
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) handleRepoProviders(w http.ResponseWriter, _ *http.Request) {
+	list := make([]any, 0, len(s.deps.Providers))
+	for _, p := range s.deps.Providers {
+		list = append(list, p.Display())
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	rep := s.health.get(r.Context())
+	status := http.StatusOK
+	if !rep.OK {
+		status = http.StatusServiceUnavailable
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, rep)
+}
+
+type healthReport struct {
+	OK     bool          `json:"ok"`
+	Checks []checkResult `json:"checks"`
+}
+
+type checkResult struct {
+	Service   string  `json:"service"`
+	OK        bool    `json:"ok"`
+	LatencyMS float64 `json:"latency_ms"`
+	Error     string  `json:"error,omitempty"`
+	Optional  bool    `json:"_ignore_failure,omitempty"`
+}
+
+// healthCache runs the checks at most once per ttl, with one run in flight.
+type healthCache struct {
+	checks []HealthCheck
+	ttl    time.Duration
+	group  singleflight.Group
+
+	mu   sync.Mutex
+	last healthReport
+	at   time.Time
+}
+
+func newHealthCache(checks []HealthCheck, ttl time.Duration) *healthCache {
+	return &healthCache{checks: checks, ttl: ttl}
+}
+
+func (h *healthCache) get(ctx context.Context) healthReport {
+	h.mu.Lock()
+	if !h.at.IsZero() && time.Since(h.at) < h.ttl {
+		defer h.mu.Unlock()
+		return h.last
+	}
+	h.mu.Unlock()
+	v, _, _ := h.group.Do("health", func() (any, error) {
+		rep := h.run(context.WithoutCancel(ctx))
+		h.mu.Lock()
+		h.last, h.at = rep, time.Now()
+		h.mu.Unlock()
+		return rep, nil
+	})
+	return v.(healthReport)
+}
+
+// run checks every dependency concurrently, each bounded by a timeout.
+func (h *healthCache) run(ctx context.Context) healthReport {
+	rep := healthReport{OK: true, Checks: make([]checkResult, len(h.checks))}
+	var wg sync.WaitGroup
+	for i, c := range h.checks {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			start := time.Now()
+			err := c.Check(ctx)
+			res := checkResult{Service: c.Service, OK: err == nil, Optional: c.Optional,
+				LatencyMS: float64(time.Since(start).Microseconds()) / 1000}
+			if err != nil {
+				res.Error = err.Error()
+			}
+			rep.Checks[i] = res
+		})
+	}
+	wg.Wait()
+	for _, c := range rep.Checks {
+		if !c.OK && !c.Optional {
+			rep.OK = false
+		}
+	}
+	return rep
+}

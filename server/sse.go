@@ -1,0 +1,97 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/binderbuild/binderbuild/events"
+)
+
+var (
+	dataPrefix     = []byte("data: ")
+	eventEnd       = []byte("\n\n")
+	heartbeatBytes = []byte(":heartbeat\n\n")
+)
+
+// stream writes server-sent events in BinderHub's framing: one
+// "data: <json>" line per event, no id, event or retry fields.
+type stream struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+// startStream sets the event-stream headers. The status is always 200, even
+// for errors, so that EventSource clients show the failed event.
+func startStream(w http.ResponseWriter) *stream {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Headers", "cache-control")
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a server-wide write timeout would cut long builds
+	return &stream{w: w, rc: rc}
+}
+
+// write buffers one event; flush sends it.
+func (s *stream) write(e events.Event) error {
+	if _, err := s.w.Write(dataPrefix); err != nil {
+		return err
+	}
+	if _, err := s.w.Write(e.Data); err != nil {
+		return err
+	}
+	_, err := s.w.Write(eventEnd)
+	return err
+}
+
+func (s *stream) flush() error { return s.rc.Flush() }
+
+// send writes and flushes one event.
+func (s *stream) send(e events.Event) error {
+	if err := s.write(e); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+func (s *stream) heartbeat() error {
+	if _, err := s.w.Write(heartbeatBytes); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+// heartbeat is one ticker shared by every open stream: each tick closes the
+// current channel, waking all waiting streams at once, so a waiting client
+// costs no timer of its own.
+type heartbeat struct {
+	ch atomic.Pointer[chan struct{}]
+}
+
+func newHeartbeat(ctx context.Context, every time.Duration) *heartbeat {
+	h := &heartbeat{}
+	ch := make(chan struct{})
+	h.ch.Store(&ch)
+	go h.run(ctx, every)
+	return h
+}
+
+func (h *heartbeat) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			next := make(chan struct{})
+			close(*h.ch.Swap(&next))
+		}
+	}
+}
+
+// C is closed at the next tick.
+func (h *heartbeat) C() <-chan struct{} { return *h.ch.Load() }
