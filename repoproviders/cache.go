@@ -1,0 +1,154 @@
+package repoproviders
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/binderbuild/binderbuild"
+)
+
+const (
+	// DefaultCacheTTL is how long Cached keeps results of moving refs
+	// (branches, tags, HEAD) and not-found outcomes by default.
+	DefaultCacheTTL = 60 * time.Second
+	// DefaultCacheSize is the default entry limit of each of Cached's two
+	// caches.
+	DefaultCacheSize = 10000
+	// sharedResolveTimeout bounds a shared (coalesced) resolution, which no
+	// single caller's context may cancel.
+	sharedResolveTimeout = 2 * time.Minute
+)
+
+// CachedProvider is a Provider whose Resolve results are cached and whose
+// concurrent identical resolutions are coalesced. Build it with Cached. It is
+// safe for concurrent use.
+type CachedProvider struct {
+	next    Provider
+	ttl     time.Duration
+	metrics *Metrics
+	now     func() time.Time // replaced in tests
+	// recent holds results of refs that can move (branches, tags, HEAD) and
+	// not-found outcomes, each for ttl.
+	recent *lru.Cache[cacheKey, cacheEntry]
+	// pinned holds successful resolutions of full 40-hex shas, which cannot
+	// change, without expiry.
+	pinned *lru.Cache[cacheKey, binderbuild.Resolved]
+	group  singleflight.Group
+}
+
+var _ Provider = (*CachedProvider)(nil)
+
+type cacheKey struct {
+	provider, spec string
+}
+
+type cacheEntry struct {
+	res     binderbuild.Resolved
+	err     error     // nil or a binderbuild.ErrRefNotFound
+	expires time.Time // zero for pinned entries
+}
+
+// Cached wraps next with a cache of its Resolve results keyed by (provider
+// prefix, spec):
+//   - a ref that is not a full 40-hex sha is cached for ttl (default 60s,
+//     DefaultCacheTTL), whether it resolved or was not found;
+//   - a full-sha ref that resolved is cached without expiry;
+//   - other errors are never cached.
+//
+// Each of the two caches keeps at most size entries (default 10000,
+// DefaultCacheSize), evicting the least recently used. Concurrent calls for
+// the same key share one call of next.Resolve; that call runs on a context
+// that no caller's cancellation reaches, bounded by two minutes, and fills
+// the cache even if every caller has left. m (may be nil) gets every call in
+// binderbuild_ref_resolution_seconds, hits with outcome "cached".
+func Cached(next Provider, ttl time.Duration, size int, m *Metrics) *CachedProvider {
+	if ttl <= 0 {
+		ttl = DefaultCacheTTL
+	}
+	if size <= 0 {
+		size = DefaultCacheSize
+	}
+	c := &CachedProvider{next: next, ttl: ttl, metrics: m, now: time.Now}
+	c.recent, _ = lru.New[cacheKey, cacheEntry](size)
+	c.pinned, _ = lru.New[cacheKey, binderbuild.Resolved](size)
+	return c
+}
+
+// Prefix returns the wrapped provider's prefix.
+func (c *CachedProvider) Prefix() string { return c.next.Prefix() }
+
+// Parse calls the wrapped provider's Parse.
+func (c *CachedProvider) Parse(spec string) (binderbuild.Repo, error) { return c.next.Parse(spec) }
+
+// Display returns the wrapped provider's Display.
+func (c *CachedProvider) Display() any { return c.next.Display() }
+
+// Resolve returns a cached result, or waits for the (possibly shared) call of
+// the wrapped Resolve. When ctx ends first it returns ctx.Err() while the
+// shared call goes on. The returned Resolved carries repo as its Repo.
+func (c *CachedProvider) Resolve(ctx context.Context, repo binderbuild.Repo) (binderbuild.Resolved, error) {
+	start := c.now()
+	key := cacheKey{provider: repo.Provider, spec: repo.Spec}
+	if e, ok := c.lookup(key, start); ok {
+		c.metrics.observeResolution(repo.Provider, outcomeCached, c.now().Sub(start))
+		e.res.Repo = repo
+		return e.res, e.err
+	}
+
+	shared := context.WithoutCancel(ctx)
+	ch := c.group.DoChan(key.provider+":"+key.spec, func() (any, error) {
+		if e, ok := c.lookup(key, c.now()); ok {
+			return e.res, e.err // filled while this caller was on its way
+		}
+		ctx, cancel := context.WithTimeout(shared, sharedResolveTimeout)
+		defer cancel()
+		res, err := c.next.Resolve(ctx, repo)
+		c.store(key, repo.Ref, res, err)
+		return res, err
+	})
+	select {
+	case r := <-ch:
+		res, _ := r.Val.(binderbuild.Resolved)
+		c.metrics.observeResolution(repo.Provider, resolutionOutcome(r.Err), c.now().Sub(start))
+		res.Repo = repo
+		return res, r.Err
+	case <-ctx.Done():
+		return binderbuild.Resolved{}, ctx.Err()
+	}
+}
+
+// lookup returns the unexpired entry for key.
+func (c *CachedProvider) lookup(key cacheKey, now time.Time) (cacheEntry, bool) {
+	if res, ok := c.pinned.Get(key); ok {
+		return cacheEntry{res: res}, true
+	}
+	e, ok := c.recent.Get(key)
+	if ok && !now.Before(e.expires) {
+		c.recent.Remove(key)
+		return cacheEntry{}, false
+	}
+	return e, ok
+}
+
+func (c *CachedProvider) store(key cacheKey, ref string, res binderbuild.Resolved, err error) {
+	switch {
+	case err == nil && isFullSHA(ref):
+		c.pinned.Add(key, res)
+	case err == nil || errors.Is(err, binderbuild.ErrRefNotFound):
+		c.recent.Add(key, cacheEntry{res: res, err: err, expires: c.now().Add(c.ttl)})
+	}
+}
+
+func resolutionOutcome(err error) string {
+	switch {
+	case err == nil:
+		return outcomeOK
+	case errors.Is(err, binderbuild.ErrRefNotFound):
+		return outcomeNotFound
+	}
+	return outcomeError
+}
