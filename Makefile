@@ -1,0 +1,54 @@
+# binderbuild: `make run` starts the service, `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+BIN := $(CURDIR)/.cache/bin
+export PATH := $(BIN):$(PATH)
+
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME ?= 10s
+
+.PHONY: all build run test test-deps lint unit fuzz bench image clean
+
+all: build
+
+build:
+	$(GO) build -o bin/binderbuild ./cmd/binderbuild
+
+## run: start the service on :8585 with the default settings.
+run: build
+	./bin/binderbuild serve
+
+## test: everything CI runs: system packages, cluster binaries, lint, tests, fuzzing.
+test: test-deps cluster-bins lint unit fuzz
+
+## test-deps: Debian packages the tests start for real (registry, git).
+test-deps:
+	tools/test-deps.sh
+
+lint: $(BIN)/staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+unit:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+## fuzz: run every fuzz target for FUZZTIME.
+fuzz:
+	tools/fuzz.sh $(FUZZTIME)
+
+## bench: the performance figures reported in the issues.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+image:
+	docker build -t binderbuild:dev .
+
+clean:
+	rm -rf bin .cache
+
+-include tools/cluster/cluster.mk

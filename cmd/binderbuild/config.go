@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/binderbuild/binderbuild/server"
+)
+
+// config is every setting of `binderbuild serve`, read from BINDERBUILD_*
+// variables. Fields use split_words rather than envconfig:"NAME" tags, since
+// a tag also makes envconfig fall back to the unprefixed $NAME (a stray
+// $BASE_URL or $GITHUB_TOKEN would be read); hence names like GithubApiUrl.
+type config struct {
+	Listen   string `default:":8585" desc:"address to listen on"`
+	LogLevel string `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
+	server.Config
+
+	GithubApiUrl       string        `split_words:"true" default:"https://api.github.com" desc:"GitHub API base URL (GitHub Enterprise: https://<host>/api/v3)"`
+	GithubHostname     string        `split_words:"true" default:"github.com" desc:"GitHub host of repository URLs"`
+	GithubToken        string        `split_words:"true" desc:"GitHub access token (secret); falls back to GITHUB_ACCESS_TOKEN"`
+	GitlabUrl          string        `split_words:"true" default:"https://gitlab.com" desc:"GitLab base URL"`
+	GitlabAccessToken  string        `split_words:"true" desc:"GitLab access token (secret); falls back to GITLAB_ACCESS_TOKEN"`
+	GitlabPrivateToken string        `split_words:"true" desc:"GitLab private token (secret); falls back to GITLAB_PRIVATE_TOKEN"`
+	GitAllowedHosts    []string      `split_words:"true" desc:"comma list of git hosts (host or host:port) allowed even though they resolve to private or loopback addresses"`
+	GitAllowedSchemes  []string      `split_words:"true" default:"https,http,git" desc:"URL schemes the git provider accepts"`
+	RefCacheTTL        time.Duration `split_words:"true" default:"60s" desc:"how long a resolved branch or tag is reused before asking the provider again"`
+
+	RegistryInsecureHosts []string      `split_words:"true" desc:"comma list of registry hosts reached over plain HTTP, e.g. 127.0.0.1:5000"`
+	RegistryNegativeTTL   time.Duration `split_words:"true" default:"5s" desc:"how long 'image not built' answers of the registry are reused"`
+
+	BuildImage string `split_words:"true" default:"quay.io/jupyterhub/repo2docker:2024.07.0" desc:"repo2docker image the build pods run"`
+}
+
+// loadConfig reads the environment. An invalid setting is one error line
+// naming the variable.
+func loadConfig(getenv func(string) string) (config, error) {
+	var cfg config
+	if err := envconfig.Process(envPrefix, &cfg); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return cfg, fmt.Errorf("invalid %s=%q: %v", pe.KeyName, pe.Value, pe.Err)
+		}
+		return cfg, err
+	}
+	fallback(&cfg.GithubToken, getenv("GITHUB_ACCESS_TOKEN"))
+	fallback(&cfg.GitlabAccessToken, getenv("GITLAB_ACCESS_TOKEN"))
+	fallback(&cfg.GitlabPrivateToken, getenv("GITLAB_PRIVATE_TOKEN"))
+	cfg.BaseURL = server.NormalizeBaseURL(cfg.BaseURL)
+	return cfg, cfg.validate()
+}
+
+func fallback(v *string, alt string) {
+	if *v == "" {
+		*v = alt
+	}
+}
+
+func (c config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("invalid BINDERBUILD_LISTEN=%q: want host:port, e.g. :8585", c.Listen)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("invalid BINDERBUILD_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.HeartbeatInterval <= 0 {
+		return fmt.Errorf("invalid BINDERBUILD_HEARTBEAT_INTERVAL=%s: must be positive", c.HeartbeatInterval)
+	}
+	for name, v := range map[string]string{"BINDERBUILD_GITHUB_API_URL": c.GithubApiUrl, "BINDERBUILD_GITLAB_URL": c.GitlabUrl} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("invalid %s=%q: want an http(s) URL", name, v)
+		}
+	}
+	return nil
+}
