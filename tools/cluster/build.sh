@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# build.sh builds the pinned binaries that internal/testcluster runs (etcd,
+# kube-apiserver, kube-scheduler, kwok) into <repo root>/.cache/bin, or into
+# $BINDERBUILD_TEST_BIN when set. Only Go and the Go module proxy are needed.
+#
+# Usage:
+#   tools/cluster/build.sh             build what is missing or has the wrong version
+#   tools/cluster/build.sh regen-kube  rewrite tools/cluster/kube/go.mod for KUBE_VERSION
+#
+# Each binary is skipped when `<bin> --version` already prints the wanted
+# version. Binaries are built one at a time: kube-apiserver alone needs ~2 GB
+# RSS and both cores.
+set -euo pipefail
+
+ETCD_VERSION=v3.5.21
+KUBE_VERSION=v1.36.3
+KWOK_VERSION=v0.8.0
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${BINDERBUILD_TEST_BIN:-$root/.cache/bin}
+
+# The scratch modules under tools/cluster are separate modules; keep settings
+# meant for the main module (or a workspace) out of their builds.
+export GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false"
+unset GOOS GOARCH
+
+log() { printf '%s\n' "$*" >&2; }
+
+# has_version BIN WANT: true when BIN exists and its --version output has WANT.
+has_version() {
+	local out
+	[[ -x "$bin/$1" ]] || return 1
+	out=$("$bin/$1" --version 2>&1) || return 1
+	[[ "$out" == *"$2"* ]]
+}
+
+# timed NAME CMD...: runs CMD and reports its wall time.
+timed() {
+	local name=$1 start end
+	shift
+	log "==> building $name"
+	start=$(date +%s)
+	"$@"
+	end=$(date +%s)
+	log "==> $name built in $((end - start))s"
+}
+
+build_etcd() {
+	if has_version etcd "etcd Version: ${ETCD_VERSION#v}"; then
+		log "==> etcd ${ETCD_VERSION} present, skipping"
+		return
+	fi
+	timed etcd bash -c "cd '$here/etcd' && go build -trimpath -ldflags '-s -w' -o '$bin/etcd' go.etcd.io/etcd/server/v3"
+}
+
+kube_ldflags() {
+	local v=${KUBE_VERSION#v} major minor
+	major=${v%%.*}
+	minor=${v#*.}
+	minor=${minor%%.*}
+	printf '%s' "-s -w -X k8s.io/component-base/version.gitVersion=${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=${major} -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean"
+}
+
+build_kube() {
+	local name=$1
+	if ! grep -q "k8s.io/kubernetes ${KUBE_VERSION}\$" "$here/kube/go.mod"; then
+		log "tools/cluster/kube/go.mod does not require k8s.io/kubernetes ${KUBE_VERSION}; run: $0 regen-kube"
+		exit 1
+	fi
+	if has_version "$name" "Kubernetes ${KUBE_VERSION}"; then
+		log "==> $name ${KUBE_VERSION} present, skipping"
+		return
+	fi
+	timed "$name" bash -c "cd '$here/kube' && go build -trimpath -ldflags '$(kube_ldflags)' -o '$bin/$name' k8s.io/kubernetes/cmd/$name"
+}
+
+build_kwok() {
+	if has_version kwok "kwok version ${KWOK_VERSION}"; then
+		log "==> kwok ${KWOK_VERSION} present, skipping"
+		return
+	fi
+	# kwok's go.mod has no replace directives, so go install works directly.
+	timed kwok env GOBIN="$bin" go install -trimpath -ldflags '-s -w' "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
+}
+
+# regen_kube rewrites tools/cluster/kube from k8s.io/kubernetes@KUBE_VERSION's
+# own replace block: each staging module k8s.io/<x> is pinned to
+# v0.<minor>.<patch>, or to an empty stub module when the proxy lacks that
+# version (none of those is compiled into kube-apiserver/kube-scheduler).
+regen_kube() {
+	local dir=$here/kube staging gomod m mods
+	staging=v0${KUBE_VERSION#v1}
+	gomod=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+	mods=$(sed -n '/^replace (/,/^)/p' "$gomod" | awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}')
+	rm -rf "$dir/stub"
+	{
+		printf 'module local/kubebuild\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$KUBE_VERSION"
+		for m in $mods; do
+			if (cd "$dir" && go mod download "$m@$staging") >/dev/null 2>&1; then
+				printf '\t%s => %s %s\n' "$m" "$m" "$staging"
+			else
+				log "stub: $m@$staging is not on the proxy"
+				mkdir -p "$dir/stub/${m#k8s.io/}"
+				printf 'module %s\n' "$m" >"$dir/stub/${m#k8s.io/}/go.mod"
+				printf '\t%s => ./stub/%s\n' "$m" "${m#k8s.io/}"
+			fi
+		done
+		printf ')\n'
+	} >"$dir/go.mod.new"
+	mv "$dir/go.mod.new" "$dir/go.mod"
+	: >"$dir/go.sum"
+	# -e: tests of dependencies import packages of the stubbed modules.
+	(cd "$dir" && GOFLAGS=-buildvcs=false go mod tidy -e)
+}
+
+case ${1:-build} in
+build)
+	mkdir -p "$bin"
+	build_etcd
+	build_kube kube-apiserver
+	build_kube kube-scheduler
+	build_kwok
+	;;
+regen-kube)
+	regen_kube
+	;;
+*)
+	log "usage: $0 [build|regen-kube]"
+	exit 2
+	;;
+esac

@@ -1,0 +1,12 @@
+# cluster.mk: targets for the test-cluster binaries (included by the Makefile).
+#
+# cluster-bins builds etcd, kube-apiserver, kube-scheduler and kwok into
+# .cache/bin (or $BINDERBUILD_TEST_BIN) from the Go module proxy; binaries
+# already at the pinned version are skipped. A cold build takes 5-15 minutes
+# and ~2 GB RAM: run it before, never in parallel with, `go test ./...`.
+
+CLUSTER_MK_DIR := $(dir $(lastword $(MAKEFILE_LIST)))
+
+.PHONY: cluster-bins
+cluster-bins:
+	$(CLUSTER_MK_DIR)build.sh
