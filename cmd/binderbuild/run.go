@@ -30,6 +30,7 @@ const usage = `Usage: binderbuild <command> [flags]
 
 Commands:
   serve     run the build service (settings come from BINDERBUILD_* variables; see serve --help)
+  gc        delete old images from the registry to keep it within budget (see gc --help)
   version   print the version
 `
 
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "gc":
+		return gcCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())
 		return nil
