@@ -50,6 +50,7 @@ func TestSharedDedupesAndOutlivesCallers(t *testing.T) {
 	if again, _ := s.Build(t.Context(), req); again != first {
 		t.Error("successful build was not kept")
 	}
+	s.Wait()
 	if n := runs.Load(); n != 2 {
 		t.Errorf("executor ran %d times, want 2", n)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"strconv"
 	"time"
 
@@ -82,7 +83,8 @@ func Evicted() Outcome {
 // write the status, so it works on a pod kwok has not yet made Running: the
 // outcome is applied once it runs (a pod that is never scheduled never ends;
 // bound ctx). Followers of the pod's logs then reach the end of the stream.
-// A pod that already finished keeps its status.
+// A pod that already finished keeps its status; a pod deleted meanwhile
+// counts as finished.
 func (c *Cluster) FinishPod(ctx context.Context, ns, pod string, outcome Outcome) error {
 	if outcome.Phase != corev1.PodSucceeded && outcome.Phase != corev1.PodFailed {
 		return fmt.Errorf("finish pod %s/%s: phase %q is not terminal", ns, pod, outcome.Phase)
@@ -105,6 +107,9 @@ func (c *Cluster) FinishPod(ctx context.Context, ns, pod string, outcome Outcome
 	uid := p.UID
 	err = wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		p, err := c.client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil // finished and already deleted by its owner
+		}
 		if err != nil {
 			return false, nil // e.g. during RestartAPIServer
 		}

@@ -1,0 +1,262 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	listers "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+
+	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/events"
+)
+
+// KubeConfig configures the Kubernetes executor.
+type KubeConfig struct {
+	PodConfig
+	ConcurrentBuildLimit int           `split_words:"true" default:"32" desc:"most build pods running at once in the namespace, across replicas; more requests wait in a queue"`
+	PerRepoBuildLimit    int           `split_words:"true" default:"0" desc:"most build pods of one repository at once (0: no limit)"`
+	BuildMaxAge          time.Duration `split_words:"true" default:"4h" desc:"the cleanup loop deletes build pods older than this (0: never)"`
+	// CleanupInterval is how often finished and over-age pods are deleted.
+	CleanupInterval time.Duration `ignored:"true"`
+}
+
+// Kube runs builds as repo2docker pods. One informer watches every build pod
+// of the namespace, whatever the number of builds and clients; each build
+// follows its pod's log once.
+type Kube struct {
+	cfg    KubeConfig
+	client kubernetes.Interface
+	log    *slog.Logger
+	// pods lists build pods from the informer's cache: admission, state
+	// and cleanup read it instead of calling the API server.
+	pods     listers.PodNamespaceLister
+	informer cache.SharedIndexInformer
+	queue    *queue
+
+	mu       sync.Mutex
+	watchers map[string]chan struct{} // pod name → poked on every change
+}
+
+var _ Executor = (*Kube)(nil)
+
+// NewKube returns the executor; call Start before Run.
+func NewKube(client kubernetes.Interface, cfg KubeConfig, log *slog.Logger) (*Kube, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.BuildNamespace == "" {
+		cfg.BuildNamespace = "default"
+	}
+	if cfg.CleanupInterval <= 0 {
+		cfg.CleanupInterval = time.Minute
+	}
+	if cfg.BuildTimeout <= 0 {
+		cfg.BuildTimeout = time.Hour
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(cfg.BuildNamespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = componentLabel + "=" + buildComponent }))
+	podInformer := factory.Core().V1().Pods()
+	k := &Kube{
+		cfg:      cfg,
+		client:   client,
+		log:      log,
+		informer: podInformer.Informer(),
+		pods:     podInformer.Lister().Pods(cfg.BuildNamespace),
+		watchers: make(map[string]chan struct{}),
+	}
+	k.queue = newQueue(cfg.ConcurrentBuildLimit, cfg.PerRepoBuildLimit, k.activePods)
+	return k, nil
+}
+
+// Start runs the informer and the cleanup loop until ctx ends; it returns
+// once the informer's cache has synced, or with an error when syncCtx ends
+// first (the API server is unreachable).
+func (k *Kube) Start(ctx, syncCtx context.Context) error {
+	if _, err := k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    k.changed,
+		UpdateFunc: func(_, obj any) { k.changed(obj) },
+		DeleteFunc: k.changed,
+	}); err != nil {
+		return err
+	}
+	go k.informer.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(syncCtx.Done(), k.informer.HasSynced) {
+		return fmt.Errorf("list build pods in namespace %s: the Kubernetes API server did not answer: %w", k.cfg.BuildNamespace, syncCtx.Err())
+	}
+	go k.cleanupLoop(ctx)
+	return nil
+}
+
+// changed pokes the build watching the pod and re-runs admission.
+func (k *Kube) changed(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		k.mu.Lock()
+		if ch, ok := k.watchers[pod.Name]; ok {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+		k.mu.Unlock()
+	}
+	k.queue.admit()
+}
+
+func (k *Kube) subscribe(name string) chan struct{} {
+	ch := make(chan struct{}, 1)
+	k.mu.Lock()
+	k.watchers[name] = ch
+	k.mu.Unlock()
+	return ch
+}
+
+func (k *Kube) unsubscribe(name string) {
+	k.mu.Lock()
+	delete(k.watchers, name)
+	k.mu.Unlock()
+}
+
+// activePods lists the build pods that hold a build slot: those not finished.
+func (k *Kube) activePods() []*corev1.Pod {
+	pods, _ := k.pods.List(labels.Everything()) // a cache read cannot fail
+	active := pods[:0:0]
+	for _, p := range pods {
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			active = append(active, p)
+		}
+	}
+	return active
+}
+
+// Run builds req in a pod, or attaches to the pod already building it.
+func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) error {
+	poke := k.subscribe(req.Name)
+	defer k.unsubscribe(req.Name)
+	if _, err := k.pods.Get(req.Name); apierrors.IsNotFound(err) {
+		if err := k.queue.wait(ctx, req, log); err != nil {
+			return err
+		}
+		defer k.queue.done(req.Name)
+		if err := k.create(ctx, req); err != nil {
+			return err
+		}
+	}
+	w := &podWatch{k: k, req: req, log: log, poke: poke}
+	return w.run(ctx)
+}
+
+// create creates the build pod; one that exists already is a build started
+// by another replica or before a restart, and is attached to.
+func (k *Kube) create(ctx context.Context, req binderbuild.BuildRequest) error {
+	pod := k.cfg.pod(req, k.stickyNode(ctx, req.RepoURL))
+	_, err := k.client.CoreV1().Pods(k.cfg.BuildNamespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err == nil || apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	k.log.ErrorContext(ctx, "create build pod", "pod", req.Name, "error", err)
+	return events.Fail(events.CauseFailed, "Unhandled error watching for build events. Please try again.\n")
+}
+
+// stickyNode is the docker-api node ranked first for repoURL, when sticky
+// builds are on.
+func (k *Kube) stickyNode(ctx context.Context, repoURL string) string {
+	if !k.cfg.StickyBuilds {
+		return ""
+	}
+	pods, err := k.client.CoreV1().Pods(k.cfg.BuildNamespace).List(ctx, metav1.ListOptions{LabelSelector: k.cfg.DockerApiSelector})
+	if err != nil {
+		k.log.WarnContext(ctx, "list docker-api pods for sticky builds", "error", err)
+		return ""
+	}
+	var nodes []string
+	for _, p := range pods.Items {
+		if p.Spec.NodeName != "" {
+			nodes = append(nodes, p.Spec.NodeName)
+		}
+	}
+	if len(nodes) == 0 {
+		return ""
+	}
+	return rendezvousRank(nodes, repoURL)[0]
+}
+
+// deletePod deletes a build pod at once; a pod already gone is fine.
+func (k *Kube) deletePod(ctx context.Context, name string) {
+	err := k.client.CoreV1().Pods(k.cfg.BuildNamespace).Delete(context.WithoutCancel(ctx), name,
+		metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	if err != nil && !apierrors.IsNotFound(err) {
+		k.log.WarnContext(ctx, "delete build pod", "pod", name, "error", err)
+	}
+}
+
+// cleanupLoop deletes finished build pods nobody deleted (orphans of a
+// restart) and pods older than BuildMaxAge. Deletes are idempotent, so every
+// replica may run it.
+func (k *Kube) cleanupLoop(ctx context.Context) {
+	t := time.NewTicker(k.cfg.CleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			k.cleanup(ctx, time.Now())
+		}
+	}
+}
+
+func (k *Kube) cleanup(ctx context.Context, now time.Time) {
+	pods, _ := k.pods.List(labels.Everything())
+	for _, p := range pods {
+		if reason := cleanupReason(p, now, k.cfg.BuildMaxAge, k.cfg.CleanupInterval); reason != "" {
+			k.log.InfoContext(ctx, "cleanup build pod", "pod", p.Name, "reason", reason)
+			k.deletePod(ctx, p.Name)
+		}
+	}
+}
+
+// cleanupReason says why a pod should go, or "". A finished pod is left to
+// its build for one interval, so that the build reads the end of its log.
+func cleanupReason(p *corev1.Pod, now time.Time, maxAge, grace time.Duration) string {
+	if p.DeletionTimestamp != nil {
+		return ""
+	}
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if finished := finishedAt(p); finished.IsZero() || now.Sub(finished) >= grace {
+			return "finished"
+		}
+	}
+	started := p.CreationTimestamp.Time
+	if p.Status.StartTime != nil {
+		started = p.Status.StartTime.Time
+	}
+	if maxAge > 0 && now.Sub(started) > maxAge {
+		return "older than " + maxAge.String()
+	}
+	return ""
+}
+
+func finishedAt(p *corev1.Pod) time.Time {
+	var t time.Time
+	for _, c := range p.Status.ContainerStatuses {
+		if term := c.State.Terminated; term != nil && term.FinishedAt.After(t) {
+			t = term.FinishedAt.Time
+		}
+	}
+	return t
+}

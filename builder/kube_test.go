@@ -1,0 +1,471 @@
+package builder_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tmaxmax/go-sse"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/builder"
+	"github.com/binderbuild/binderbuild/internal/testcluster"
+	"github.com/binderbuild/binderbuild/server"
+)
+
+// cluster is shared by the tests of this package; each test has its own
+// namespace and executor.
+var cluster *testcluster.Cluster
+
+const dockerAPILabel = "binderbuild.test/docker-api"
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		c, err := testcluster.Start(ctx, testcluster.Options{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "start test cluster:", err)
+			return 1
+		}
+		defer c.Stop()
+		if err := c.AddNode(ctx, "docker-api-node", map[string]string{dockerAPILabel: "true"}, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "add node:", err)
+			return 1
+		}
+		cluster = c
+		return m.Run()
+	}())
+}
+
+// repoProvider resolves "<repo>/<ref>" specs: repo names the repository,
+// ref is used as the resolved ref.
+type repoProvider struct{}
+
+func (repoProvider) Prefix() string { return "gh" }
+func (repoProvider) Display() any   { return nil }
+func (repoProvider) Parse(spec string) (binderbuild.Repo, error) {
+	repo, ref, _ := strings.Cut(spec, "/")
+	return binderbuild.Repo{Provider: "gh", Spec: spec, URL: "https://github.com/test/" + repo, Ref: ref, BuildSlug: "test-" + repo}, nil
+}
+func (repoProvider) Resolve(_ context.Context, repo binderbuild.Repo) (binderbuild.Resolved, error) {
+	return binderbuild.Resolved{Repo: repo, ResolvedRef: repo.Ref}, nil
+}
+
+type notBuilt struct{}
+
+func (notBuilt) Exists(context.Context, string) (bool, error) { return false, nil }
+
+// service is a server with a Kubernetes executor on the test cluster.
+type service struct {
+	url  string
+	ns   string
+	kube *builder.Kube
+	stop context.CancelFunc
+}
+
+func startService(t *testing.T, ns string, cfg builder.KubeConfig) *service {
+	t.Helper()
+	cfg.BuildNamespace = ns
+	if cfg.BuildImage == "" {
+		cfg.BuildImage = "quay.io/jupyterhub/repo2docker:2024.07.0"
+	}
+	if cfg.DockerHost == "" {
+		cfg.DockerHost = "/var/run/docker.sock"
+	}
+	if cfg.BuildNodeSelector == nil {
+		cfg.BuildNodeSelector = map[string]string{dockerAPILabel: "true"}
+	}
+	if cfg.BuildTimeout == 0 {
+		cfg.BuildTimeout = time.Hour
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	kube, err := builder.NewKube(cluster.Client(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kube.Start(ctx, ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(ctx, server.Config{APIOnly: true, ImagePrefix: "registry.test/binder/"}, server.Deps{
+		Providers: []server.Provider{repoProvider{}},
+		Images:    notBuilt{},
+		Builder:   builder.NewShared(ctx, kube, 0),
+	})
+	ts := httptest.NewServer(srv)
+	s := &service{url: ts.URL, ns: ns, kube: kube, stop: func() { ts.CloseClientConnections(); ts.Close(); cancel() }}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// client streams one build request and records its events.
+type client struct {
+	mu     sync.Mutex
+	events []string
+	done   chan struct{}
+	err    error
+}
+
+func (s *service) request(t *testing.T, spec string) *client {
+	t.Helper()
+	c := &client{done: make(chan struct{})}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.url+"/build/gh/"+spec+"?build_only=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	go func() {
+		defer close(c.done)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			c.err = err
+			return
+		}
+		defer resp.Body.Close()
+		for ev, err := range sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: 1 << 20}) {
+			if err != nil {
+				c.err = err
+				return
+			}
+			c.mu.Lock()
+			c.events = append(c.events, ev.Data)
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+// wait returns the events once the stream ended.
+func (c *client) wait(t *testing.T) []string {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("stream did not end; events so far:\n%s", strings.Join(c.snapshot(), "\n"))
+	}
+	if c.err != nil && c.err != io.EOF {
+		t.Fatalf("stream: %v", c.err)
+	}
+	return c.snapshot()
+}
+
+func (c *client) snapshot() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.events...)
+}
+
+// waitEvents waits until the client received at least n events.
+func (c *client) waitEvents(t *testing.T, n int) {
+	t.Helper()
+	poll(t, fmt.Sprintf("%d events", n), func() bool { return len(c.snapshot()) >= n })
+}
+
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func buildName(repo, ref string) string { return binderbuild.BuildName("test-"+repo, ref) }
+
+func imageName(repo, ref string) string {
+	return binderbuild.ImageName("registry.test/binder/", "test-"+repo, ref)
+}
+
+// waitPod waits until the build pod of repo/ref is in phase.
+func waitPod(t *testing.T, ns, repo, ref string, phase corev1.PodPhase) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	defer func() {
+		if t.Failed() {
+			dumpPods(t, ns)
+		}
+	}()
+	poll(t, "pod "+buildName(repo, ref)+" "+string(phase), func() bool {
+		p, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), buildName(repo, ref), metav1.GetOptions{})
+		if err == nil && p.Status.Phase == phase {
+			pod = p
+			return true
+		}
+		return false
+	})
+	return pod
+}
+
+// dumpPods logs the namespace's pods, to see why a wait failed.
+func dumpPods(t *testing.T, ns string) {
+	pods, err := cluster.Client().CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Logf("list pods: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		t.Logf("pod %s: phase %s node %q deleting %v conditions %+v", p.Name, p.Status.Phase, p.Spec.NodeName, p.DeletionTimestamp != nil, p.Status.Conditions)
+	}
+}
+
+func writeLog(t *testing.T, ns, pod string, lines ...string) {
+	t.Helper()
+	if err := cluster.WritePodLog(t.Context(), ns, pod, "builder", lines...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func finish(t *testing.T, ns, pod string, outcome testcluster.Outcome) {
+	t.Helper()
+	if err := cluster.EndPodLog(t.Context(), ns, pod, "builder"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.FinishPod(t.Context(), ns, pod, outcome); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// repo2docker --json-logs output of a small build.
+var r2dLines = []string{
+	`{"message": "Picked Git content provider.\n"}`,
+	`{"message": "Cloning into '/tmp/repo2dockerabc'...\n", "phase": "fetching"}`,
+	`{"message": "Step 1/3 : FROM docker.io/library/buildpack-deps:bionic", "phase": "building"}`,
+	`plain output line`,
+	`{"message": "Pushing image\n", "progress": {"abc": {"current": 1, "total": 2}}, "layers": {"abc": {"status": "Pushing"}}, "phase": "pushing"}`,
+	`{"message": "Successfully pushed registry.test/binder/x", "phase": "pushing"}`,
+}
+
+const waitingEvent = `{"phase": "waiting", "message": "Waiting for build to start...\n"}`
+
+func readyEvent(repo, ref string) string {
+	return `{"phase": "ready", "message": "Done! Image built\n", "imageName": "` + imageName(repo, ref) + `"}`
+}
+
+// forwarded is how r2dLines reach clients.
+func forwarded() []string {
+	out := append([]string(nil), r2dLines...)
+	out[3] = `{"phase": "unknown", "message": "plain output line\n"}`
+	return out
+}
+
+func assertEvents(t *testing.T, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestKubeHappyPath(t *testing.T) {
+	ns := cluster.NewNamespace(t.Context(), t)
+	svc := startService(t, ns, builder.KubeConfig{})
+	c := svc.request(t, "happy/aaa111")
+	pod := waitPod(t, ns, "happy", "aaa111", corev1.PodRunning)
+	if pod.Spec.NodeName != "docker-api-node" {
+		t.Errorf("pod scheduled on %q, want docker-api-node", pod.Spec.NodeName)
+	}
+	writeLog(t, ns, pod.Name, r2dLines...)
+	finish(t, ns, pod.Name, testcluster.Succeeded())
+	assertEvents(t, c.wait(t), append(append([]string{waitingEvent}, forwarded()...), readyEvent("happy", "aaa111")))
+	poll(t, "pod deleted", func() bool {
+		_, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
+		return err != nil
+	})
+}
+
+func TestKubeWaitsWithSchedulingReason(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  builder.KubeConfig
+		want string
+	}{
+		{"node selector", builder.KubeConfig{PodConfig: builder.PodConfig{BuildNodeSelector: map[string]string{"no-such": "label"}}},
+			"didn't match Pod's node affinity/selector"},
+		{"ephemeral storage", builder.KubeConfig{PodConfig: builder.PodConfig{BuildEphemeralStorageRequest: "5Ti"}},
+			"Insufficient ephemeral-storage"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := cluster.NewNamespace(t.Context(), t)
+			svc := startService(t, ns, tc.cfg)
+			c := svc.request(t, "unschedulable/bbb222")
+			c.waitEvents(t, 2)
+			got := c.snapshot()
+			if got[0] != waitingEvent || !strings.HasPrefix(got[1], `{"phase": "waiting", "message": "Waiting for a node to run the build: 0/`) || !strings.Contains(got[1], tc.want) {
+				t.Errorf("events = %q, want the waiting event, then a waiting event with %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKubeFailures(t *testing.T) {
+	tail := `Last log lines:\nPicked Git content provider.\nCloning into '/tmp/repo2dockerabc'...\nStep 1/3 : FROM docker.io/library/buildpack-deps:bionic\n`
+	tests := []struct {
+		name    string
+		outcome testcluster.Outcome
+		lines   []string
+		want    string
+	}{
+		{"exit code", testcluster.Failed(2), r2dLines[:3], `{"phase": "failed", "message": "Build failed: repo2docker exited with code 2.\n` + tail + `"}`},
+		{"oom", testcluster.OOMKilled(), r2dLines[:3], `{"phase": "failed", "message": "Build failed: the build ran out of memory (OOMKilled, exit code 137).\n` + tail + `"}`},
+		{"deadline", testcluster.DeadlineExceeded(), r2dLines[:3], `{"phase": "failed", "message": "Build failed: the build took longer than its deadline (DeadlineExceeded).\n` + tail + `"}`},
+		{"evicted", testcluster.Evicted(), r2dLines[:3], `{"phase": "failed", "message": "Build failed: the build pod was evicted: `},
+		{"repo2docker failed line, pod succeeded", testcluster.Succeeded(),
+			append(append([]string{}, r2dLines[:3]...), `{"message": "Error during build: boom\n", "phase": "failed"}`),
+			`{"message": "Error during build: boom\n", "phase": "failed"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := cluster.NewNamespace(t.Context(), t)
+			svc := startService(t, ns, builder.KubeConfig{})
+			c := svc.request(t, "fails/ccc333")
+			pod := waitPod(t, ns, "fails", "ccc333", corev1.PodRunning)
+			writeLog(t, ns, pod.Name, tc.lines...)
+			finish(t, ns, pod.Name, tc.outcome)
+			got := c.wait(t)
+			want := append([]string{waitingEvent}, forwarded()[:3]...)
+			if len(got) != len(want)+1 || !strings.HasPrefix(got[len(got)-1], tc.want) {
+				t.Fatalf("events:\n%s\nwant %d events ending with %s", strings.Join(got, "\n"), len(want)+1, tc.want)
+			}
+			assertEvents(t, got[:len(want)], want)
+		})
+	}
+}
+
+func TestKubeSharedBuild(t *testing.T) {
+	ns := cluster.NewNamespace(t.Context(), t)
+	svc := startService(t, ns, builder.KubeConfig{})
+	const n = 50
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = svc.request(t, "shared/ddd444")
+	}
+	pod := waitPod(t, ns, "shared", "ddd444", corev1.PodRunning)
+	writeLog(t, ns, pod.Name, r2dLines[:3]...)
+	clients[0].waitEvents(t, 4)
+	late := svc.request(t, "shared/ddd444") // joins after three log lines
+	late.waitEvents(t, 4)
+	writeLog(t, ns, pod.Name, r2dLines[3:]...)
+	finish(t, ns, pod.Name, testcluster.Succeeded())
+	want := append(append([]string{waitingEvent}, forwarded()...), readyEvent("shared", "ddd444"))
+	for _, c := range append(clients, late) {
+		assertEvents(t, c.wait(t), want)
+	}
+	pods, err := cluster.Client().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) > 1 {
+		t.Errorf("%d pods, want at most one", len(pods.Items))
+	}
+}
+
+func TestKubeQueue(t *testing.T) {
+	ns := cluster.NewNamespace(t.Context(), t)
+	svc := startService(t, ns, builder.KubeConfig{ConcurrentBuildLimit: 1})
+	first := svc.request(t, "first/eee555")
+	podA := waitPod(t, ns, "first", "eee555", corev1.PodRunning)
+	second := svc.request(t, "second/fff666")
+	second.waitEvents(t, 2) // queued first
+	third := svc.request(t, "third/ggg777")
+	third.waitEvents(t, 2)
+	finish(t, ns, podA.Name, testcluster.Succeeded())
+	assertEvents(t, first.wait(t), []string{waitingEvent, readyEvent("first", "eee555")})
+	podB := waitPod(t, ns, "second", "fff666", corev1.PodRunning)
+	third.waitEvents(t, 3)
+	finish(t, ns, podB.Name, testcluster.Succeeded())
+	podC := waitPod(t, ns, "third", "ggg777", corev1.PodRunning)
+	finish(t, ns, podC.Name, testcluster.Succeeded())
+	queued := func(pos, total int) string {
+		return fmt.Sprintf(`{"phase": "waiting", "message": "Waiting for a build slot: position %d of %d in the queue (at most 1 builds run at once).\n"}`, pos, total)
+	}
+	assertEvents(t, second.wait(t), []string{waitingEvent, queued(1, 1), readyEvent("second", "fff666")})
+	assertEvents(t, third.wait(t), []string{waitingEvent, queued(2, 2), queued(1, 1), readyEvent("third", "ggg777")})
+}
+
+func TestKubeAPIServerRestart(t *testing.T) {
+	ns := cluster.NewNamespace(t.Context(), t)
+	svc := startService(t, ns, builder.KubeConfig{})
+	c := svc.request(t, "restart/hhh888")
+	pod := waitPod(t, ns, "restart", "hhh888", corev1.PodRunning)
+	writeLog(t, ns, pod.Name, r2dLines[:3]...)
+	c.waitEvents(t, 4)
+	if err := cluster.RestartAPIServer(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	writeLog(t, ns, pod.Name, r2dLines[3:]...)
+	finish(t, ns, pod.Name, testcluster.Succeeded())
+	assertEvents(t, c.wait(t), append(append([]string{waitingEvent}, forwarded()...), readyEvent("restart", "hhh888")))
+}
+
+func TestKubeServiceRestart(t *testing.T) {
+	ns := cluster.NewNamespace(t.Context(), t)
+	old := startService(t, ns, builder.KubeConfig{})
+	c := old.request(t, "svcrestart/iii999")
+	pod := waitPod(t, ns, "svcrestart", "iii999", corev1.PodRunning)
+	writeLog(t, ns, pod.Name, r2dLines[:3]...)
+	c.waitEvents(t, 4)
+	old.stop() // the service goes away; the pod keeps building
+
+	svc := startService(t, ns, builder.KubeConfig{})
+	again := svc.request(t, "svcrestart/iii999")
+	again.waitEvents(t, 4)
+	writeLog(t, ns, pod.Name, r2dLines[3:]...)
+	finish(t, ns, pod.Name, testcluster.Succeeded())
+	assertEvents(t, again.wait(t), append(append([]string{waitingEvent}, forwarded()...), readyEvent("svcrestart", "iii999")))
+}
+
+func TestKubeCleanup(t *testing.T) {
+	ns := cluster.NewNamespace(t.Context(), t)
+	client := cluster.Client()
+	mk := func(name string) {
+		_, err := client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build"}},
+			Spec: corev1.PodSpec{NodeSelector: map[string]string{dockerAPILabel: "true"},
+				Containers: []corev1.Container{{Name: "builder", Image: "x"}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("finished")
+	mk("running")
+	waitRunning(t, client, ns, "finished")
+	waitRunning(t, client, ns, "running")
+	if err := cluster.FinishPod(t.Context(), ns, "finished", testcluster.Failed(1)); err != nil {
+		t.Fatal(err)
+	}
+	svc := startService(t, ns, builder.KubeConfig{BuildMaxAge: time.Hour, CleanupInterval: 50 * time.Millisecond})
+	poll(t, "finished pod deleted", func() bool { return gone(t, client, ns, "finished") })
+	if gone(t, client, ns, "running") {
+		t.Fatal("a young running pod was deleted")
+	}
+	svc.stop()
+	startService(t, ns, builder.KubeConfig{BuildMaxAge: time.Second, CleanupInterval: 50 * time.Millisecond})
+	poll(t, "over-age pod deleted", func() bool { return gone(t, client, ns, "running") })
+}
+
+func waitRunning(t *testing.T, client kubernetes.Interface, ns, name string) {
+	t.Helper()
+	poll(t, name+" running", func() bool {
+		p, err := client.CoreV1().Pods(ns).Get(t.Context(), name, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning
+	})
+}
+
+func gone(t *testing.T, client kubernetes.Interface, ns, name string) bool {
+	_, err := client.CoreV1().Pods(ns).Get(t.Context(), name, metav1.GetOptions{})
+	return err != nil
+}
