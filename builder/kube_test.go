@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,13 @@ var cluster *testcluster.Cluster
 const dockerAPILabel = "binderbuild.test/docker-api"
 
 func TestMain(m *testing.M) {
+	if n, _ := strconv.Atoi(os.Getenv(benchClientEnv)); n > 0 {
+		if err := runBenchClient(n, os.Getenv("BINDERBUILD_BENCH_URL")); err != nil {
+			fmt.Fprintln(os.Stderr, "bench client:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(func() int {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
