@@ -19,8 +19,8 @@ build:
 run: build
 	./bin/binderbuild serve
 
-## test: everything CI runs: system packages, cluster binaries, lint, tests, fuzzing.
-test: test-deps cluster-bins lint unit fuzz
+## test: everything CI runs: system packages, cluster and helm binaries, lint, tests, fuzzing.
+test: test-deps cluster-bins helm-bin lint unit fuzz
 
 ## test-deps: Debian packages the tests start for real (registry, git).
 test-deps:
@@ -51,4 +51,5 @@ image:
 clean:
 	rm -rf bin .cache
 
--include tools/cluster/cluster.mk
+include tools/cluster/cluster.mk
+include tools/helm/helm.mk

@@ -1,0 +1,240 @@
+{{- /*
+  Translation of the binderhub-service values (BinderHub traitlet names under
+  config.<Class>.<trait>) into the BINDERBUILD_* environment of
+  `binderbuild serve`. The server reads only its environment.
+
+  binderbuild.settings renders a YAML map of variable name to string value;
+  secrets are not in it (they are secretKeyRefs, see binderbuild.secretEnv).
+  Unusable values fail the render with a message naming the key.
+*/}}
+
+{{- define "binderbuild.section" -}}
+{{- $cfg := index . 0 | default dict }}
+{{- get $cfg (index . 1) | default dict | toYaml }}
+{{- end }}
+
+{{- /*
+  binderbuild.quantity renders a BinderHub ByteSpecification (bytes as an
+  integer, or a number with a K, M, G or T suffix meaning powers of 1024) as
+  a Kubernetes quantity: 2G -> 2Gi, 1073741824 -> 1073741824. Kubernetes
+  quantities (2Gi, 500M) pass unchanged. Arguments: (list key value).
+*/}}
+{{- define "binderbuild.quantity" -}}
+{{- $key := index . 0 }}
+{{- $v := index . 1 }}
+{{- if kindIs "float64" $v }}
+{{- $v | int64 }}
+{{- else if kindIs "int64" $v }}
+{{- $v }}
+{{- else if regexMatch "^[0-9]+(\\.[0-9]+)?[KMGT]$" $v }}
+{{- $v }}i
+{{- else if regexMatch "^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?$" $v }}
+{{- $v }}
+{{- else }}
+{{- fail (printf "\n\n%s: %q is neither a byte size (1073741824, 512M, 2G) nor a Kubernetes quantity (2Gi)" $key $v) }}
+{{- end }}
+{{- end }}
+
+{{- /*
+  binderbuild.kvList renders a map as k:v,k:v with sorted keys, the format
+  binderbuild reads maps in. Arguments: (list key map).
+*/}}
+{{- define "binderbuild.kvList" -}}
+{{- $key := index . 0 }}
+{{- $m := index . 1 }}
+{{- $items := list }}
+{{- range $k := keys $m | sortAlpha }}
+{{- $val := get $m $k | toString }}
+{{- if or (contains ":" $k) (contains "," $k) (contains ":" $val) (contains "," $val) }}
+{{- fail (printf "\n\n%s: %q: %q cannot be passed to binderbuild, which reads this map as k:v,k:v (no : or , in keys or values; IPv6 networks are not supported)" $key $k $val) }}
+{{- end }}
+{{- $items = append $items (printf "%s:%s" $k $val) }}
+{{- end }}
+{{- join "," $items }}
+{{- end }}
+
+{{- /* binderbuild.commaList joins a list with ",". Arguments: (list key list). */}}
+{{- define "binderbuild.commaList" -}}
+{{- $key := index . 0 }}
+{{- range $item := index . 1 }}
+{{- if contains "," (toString $item) }}
+{{- fail (printf "\n\n%s: %q cannot be passed to binderbuild, which reads this list comma-separated" $key (toString $item)) }}
+{{- end }}
+{{- end }}
+{{- index . 1 | join "," }}
+{{- end }}
+
+{{- /*
+  binderbuild.buildNodeSelector is the build pods' node selector as a YAML
+  map: config.KubernetesBuildExecutor.node_selector, else the deprecated
+  config.BinderHub.build_node_selector, else dockerApi.nodeSelector, so that
+  build pods land on nodes running docker-api.
+*/}}
+{{- define "binderbuild.buildNodeSelector" -}}
+{{- $bh := include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml }}
+{{- $kbe := include "binderbuild.section" (list .Values.config "KubernetesBuildExecutor") | fromYaml }}
+{{- coalesce (get $kbe "node_selector") (get $bh "build_node_selector") .Values.dockerApi.nodeSelector dict | toYaml }}
+{{- end }}
+
+{{- define "binderbuild.settings" -}}
+{{- $cfg := .Values.config | default dict }}
+{{- $bh := include "binderbuild.section" (list $cfg "BinderHub") | fromYaml }}
+{{- $kbe := include "binderbuild.section" (list $cfg "KubernetesBuildExecutor") | fromYaml }}
+{{- $cleaner := include "binderbuild.section" (list $cfg "KubernetesCleaner") | fromYaml }}
+{{- $reg := include "binderbuild.section" (list $cfg "DockerRegistry") | fromYaml }}
+{{- $rl := include "binderbuild.section" (list $cfg "RateLimiter") | fromYaml }}
+{{- $gh := include "binderbuild.section" (list $cfg "GitHubRepoProvider") | fromYaml }}
+{{- $gl := include "binderbuild.section" (list $cfg "GitLabRepoProvider") | fromYaml }}
+{{- $env := dict }}
+
+{{- /* Server */}}
+{{- $_ := set $env "BINDERBUILD_LISTEN" (printf ":%d" (get $bh "port" | default 8585 | int)) }}
+{{- $_ := set $env "BINDERBUILD_BASE_URL" (include "binderbuild.baseURL" .) }}
+{{- if kindIs "bool" (get $bh "enable_api_only_mode") }}
+{{- $_ := set $env "BINDERBUILD_API_ONLY" (toString (get $bh "enable_api_only_mode")) }}
+{{- end }}
+{{- $_ := set $env "BINDERBUILD_AUTH" (ternary "jupyterhub" "none" (eq (toString (get $bh "auth_enabled")) "true")) }}
+{{- with get $bh "cors_allow_origin" }}
+{{- $_ := set $env "BINDERBUILD_CORS_ALLOW_ORIGIN" (toString .) }}
+{{- end }}
+{{- with get $bh "ban_networks" }}
+{{- $_ := set $env "BINDERBUILD_BAN_NETWORKS" (include "binderbuild.kvList" (list "config.BinderHub.ban_networks" .)) }}
+{{- end }}
+{{- if eq (toString (get $bh "debug")) "true" }}
+{{- $_ := set $env "BINDERBUILD_LOG_LEVEL" "debug" }}
+{{- end }}
+{{- with get $bh "log_level" }}
+{{- $levels := dict "DEBUG" "debug" "10" "debug" "INFO" "info" "20" "info" "WARN" "warn" "WARNING" "warn" "30" "warn" "ERROR" "error" "40" "error" "CRITICAL" "error" "50" "error" }}
+{{- $l := upper (toString .) }}
+{{- if not (hasKey $levels $l) }}
+{{- fail (printf "\n\nconfig.BinderHub.log_level: %q: want DEBUG, INFO, WARNING or ERROR" (toString .)) }}
+{{- end }}
+{{- $_ := set $env "BINDERBUILD_LOG_LEVEL" (get $levels $l) }}
+{{- end }}
+{{- with get $rl "limit" }}
+{{- $_ := set $env "BINDERBUILD_RATE_LIMIT" (toString (int64 .)) }}
+{{- end }}
+{{- with get $rl "period_seconds" }}
+{{- $_ := set $env "BINDERBUILD_RATE_LIMIT_PERIOD" (printf "%ds" (int64 .)) }}
+{{- end }}
+
+{{- /* Registry */}}
+{{- with get $bh "image_prefix" }}
+{{- $_ := set $env "BINDERBUILD_IMAGE_PREFIX" (toString .) }}
+{{- end }}
+{{- if kindIs "bool" (get $bh "use_registry") }}
+{{- $_ := set $env "BINDERBUILD_USE_REGISTRY" (toString (get $bh "use_registry")) }}
+{{- end }}
+{{- with get $reg "url" }}
+{{- $u := urlParse (toString .) }}
+{{- if eq $u.scheme "http" }}
+{{- $_ := set $env "BINDERBUILD_REGISTRY_INSECURE_HOSTS" $u.host }}
+{{- end }}
+{{- end }}
+
+{{- /* Repository providers */}}
+{{- with get $gh "api_base_url" }}
+{{- $_ := set $env "BINDERBUILD_GITHUB_API_URL" (toString . | trimSuffix "/") }}
+{{- end }}
+{{- with get $gl "hostname" }}
+{{- $_ := set $env "BINDERBUILD_GITLAB_URL" (printf "https://%s" .) }}
+{{- end }}
+
+{{- /* Build pods */}}
+{{- $_ := set $env "BINDERBUILD_EXECUTOR" "kubernetes" }}
+{{- $_ := set $env "BINDERBUILD_DOCKER_HOST" (coalesce (get $kbe "docker_host") (get $bh "build_docker_host") (include "binderbuild.docker-api.socket" .)) }}
+{{- with coalesce (get $kbe "push_secret") (get $bh "push_secret") }}
+{{- $_ := set $env "BINDERBUILD_PUSH_SECRET" . }}
+{{- end }}
+{{- with coalesce (get $kbe "namespace") (get $bh "build_namespace") }}
+{{- $_ := set $env "BINDERBUILD_BUILD_NAMESPACE" . }}
+{{- end }}
+{{- with coalesce (get $kbe "build_image") (get $bh "build_image") }}
+{{- $_ := set $env "BINDERBUILD_BUILD_IMAGE" . }}
+{{- end }}
+{{- with include "binderbuild.buildNodeSelector" . | fromYaml }}
+{{- $_ := set $env "BINDERBUILD_BUILD_NODE_SELECTOR" (include "binderbuild.kvList" (list "the build pods' node selector (config.KubernetesBuildExecutor.node_selector or dockerApi.nodeSelector)" .)) }}
+{{- end }}
+{{- range $name, $keys := dict "BINDERBUILD_BUILD_MEMORY_REQUEST" (list "memory_request" "build_memory_request") "BINDERBUILD_BUILD_MEMORY_LIMIT" (list "memory_limit" "build_memory_limit") }}
+{{- if get $kbe (index $keys 0) }}
+{{- $_ := set $env $name (include "binderbuild.quantity" (list (printf "config.KubernetesBuildExecutor.%s" (index $keys 0)) (get $kbe (index $keys 0)))) }}
+{{- else if get $bh (index $keys 1) }}
+{{- $_ := set $env $name (include "binderbuild.quantity" (list (printf "config.BinderHub.%s" (index $keys 1)) (get $bh (index $keys 1)))) }}
+{{- end }}
+{{- end }}
+{{- with .Values.buildPods.ephemeralStorage.request }}
+{{- $_ := set $env "BINDERBUILD_BUILD_EPHEMERAL_STORAGE_REQUEST" (toString .) }}
+{{- end }}
+{{- with .Values.buildPods.ephemeralStorage.limit }}
+{{- $_ := set $env "BINDERBUILD_BUILD_EPHEMERAL_STORAGE_LIMIT" (toString .) }}
+{{- end }}
+{{- with get $kbe "image_pull_secrets" }}
+{{- $_ := set $env "BINDERBUILD_BUILD_IMAGE_PULL_SECRETS" (include "binderbuild.commaList" (list "config.KubernetesBuildExecutor.image_pull_secrets" .)) }}
+{{- end }}
+{{- with get $kbe "repo2docker_extra_args" }}
+{{- $_ := set $env "BINDERBUILD_REPO2DOCKER_EXTRA_ARGS" (include "binderbuild.commaList" (list "config.KubernetesBuildExecutor.repo2docker_extra_args" .)) }}
+{{- end }}
+{{- range $section := list $bh $kbe }}
+{{- if kindIs "bool" (get $section "sticky_builds") }}
+{{- $_ := set $env "BINDERBUILD_STICKY_BUILDS" (toString (get $section "sticky_builds")) }}
+{{- end }}
+{{- end }}
+{{- with get $bh "concurrent_build_limit" }}
+{{- $_ := set $env "BINDERBUILD_CONCURRENT_BUILD_LIMIT" (toString (int64 .)) }}
+{{- end }}
+{{- range $v := list (get $bh "build_max_age") (get $cleaner "max_age") }}
+{{- if kindIs "float64" $v }}
+{{- $_ := set $env "BINDERBUILD_BUILD_MAX_AGE" (printf "%ds" (int64 $v)) }}
+{{- end }}
+{{- end }}
+{{- toYaml $env }}
+{{- end }}
+
+{{- /*
+  binderbuild.supportedConfig lists the config.<Class>.<trait> keys the chart
+  translates (or that need no translation). Others are listed by NOTES.txt.
+*/}}
+{{- define "binderbuild.supportedConfig" -}}
+BinderHub: [base_url, port, enable_api_only_mode, auth_enabled, use_registry, image_prefix, cors_allow_origin, ban_networks, debug, log_level, concurrent_build_limit, sticky_builds, build_image, build_docker_host, build_namespace, build_node_selector, build_memory_request, build_memory_limit, build_max_age, push_secret]
+KubernetesBuildExecutor: [node_selector, build_image, docker_host, push_secret, namespace, image_pull_secrets, repo2docker_extra_args, memory_request, memory_limit, sticky_builds]
+KubernetesCleaner: [max_age]
+DockerRegistry: [url, username, password, token_url]
+RateLimiter: [limit, period_seconds]
+GitHubRepoProvider: [access_token, api_base_url]
+GitLabRepoProvider: [hostname, access_token, private_token]
+{{- end }}
+
+{{- /* binderbuild.ignoredConfig lists the set config keys without effect (YAML list). */}}
+{{- define "binderbuild.ignoredConfig" -}}
+{{- $supported := include "binderbuild.supportedConfig" . | fromYaml }}
+{{- $ignored := list }}
+{{- range $section, $traits := .Values.config | default dict }}
+{{- if not (hasKey $supported $section) }}
+{{- if $traits }}
+{{- $ignored = append $ignored (printf "config.%s" $section) }}
+{{- end }}
+{{- else }}
+{{- range $trait, $value := $traits | default dict }}
+{{- if and (not (has $trait (get $supported $section))) (not (kindIs "invalid" $value)) }}
+{{- $ignored = append $ignored (printf "config.%s.%s" $section $trait) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toYaml $ignored }}
+{{- end }}
+
+{{- /*
+  binderbuild.validate fails the render for values binderbuild cannot honour.
+  The schema already refuses them; this catches --skip-schema-validation.
+*/}}
+{{- define "binderbuild.validate" -}}
+{{- range $key, $snippet := .Values.extraConfig | default dict }}
+{{- if and $snippet (not (has $key (list "binderhub-service-01-build-pods-docker-config" "binderhub-service-02-set-docker-api"))) }}
+{{- fail (printf "\n\nextraConfig.%s: binderbuild cannot run Python extraConfig snippets. Express this one with config.<Class>.<trait> or extraEnv (BINDERBUILD_* variables) instead; see Migrating from binderhub-service in the chart README." $key) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.gc.enabled (not (include "binderbuild.settings" . | fromYaml).BINDERBUILD_IMAGE_PREFIX) }}
+{{- fail "\n\ngc.enabled: registry garbage collection needs config.BinderHub.image_prefix (the images it may delete)" }}
+{{- end }}
+{{- end }}
