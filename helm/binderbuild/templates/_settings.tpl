@@ -53,6 +53,22 @@
 {{- join "," $items }}
 {{- end }}
 
+{{- /* binderbuild.banList renders ban_networks as cidr=label,cidr=label (IPv6
+  networks contain ":"). Arguments: (list key map). */}}
+{{- define "binderbuild.banList" -}}
+{{- $key := index . 0 }}
+{{- $m := index . 1 }}
+{{- $items := list }}
+{{- range $k := keys $m | sortAlpha }}
+{{- $val := get $m $k | toString }}
+{{- if or (contains "=" $k) (contains "," $k) (contains "=" $val) (contains "," $val) }}
+{{- fail (printf "\n\n%s: %q: %q cannot be passed to binderbuild, which reads this map as cidr=label,cidr=label (no = or , in networks or labels)" $key $k $val) }}
+{{- end }}
+{{- $items = append $items (printf "%s=%s" $k $val) }}
+{{- end }}
+{{- join "," $items }}
+{{- end }}
+
 {{- /* binderbuild.commaList joins a list with ",". Arguments: (list key list). */}}
 {{- define "binderbuild.commaList" -}}
 {{- $key := index . 0 }}
@@ -98,7 +114,7 @@
 {{- $_ := set $env "BINDERBUILD_CORS_ALLOW_ORIGIN" (toString .) }}
 {{- end }}
 {{- with get $bh "ban_networks" }}
-{{- $_ := set $env "BINDERBUILD_BAN_NETWORKS" (include "binderbuild.kvList" (list "config.BinderHub.ban_networks" .)) }}
+{{- $_ := set $env "BINDERBUILD_BAN_NETWORKS" (include "binderbuild.banList" (list "config.BinderHub.ban_networks" .)) }}
 {{- end }}
 {{- if eq (toString (get $bh "debug")) "true" }}
 {{- $_ := set $env "BINDERBUILD_LOG_LEVEL" "debug" }}
