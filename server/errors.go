@@ -31,23 +31,39 @@ func resolveError(key string, err error) error {
 	return &requestError{msg: "Error resolving ref for " + key + ": " + err.Error() + "\n", cause: err}
 }
 
-// fail is the one place that turns an error into the stream's last event.
-// Internal details are logged, never sent.
+// fail ends the stream with the event for err.
 func (s *Server) fail(st *stream, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client left; nobody is listening
+	}
+	_ = st.send(s.errorEvent(r.Context(), r.URL.Path, err))
+}
+
+// errorEvent is the one place that turns an error into a stream's last
+// event. Internal details are logged, never sent.
+func (s *Server) errorEvent(ctx context.Context, path string, err error) events.Event {
 	var re *requestError
 	var bf *events.Failure
 	switch {
 	case errors.As(err, &re):
 		if re.cause != nil {
-			s.log.WarnContext(r.Context(), "build request failed", "path", r.URL.Path, "error", re.cause)
+			s.log.WarnContext(ctx, "build request failed", "path", path, "error", re.cause)
 		}
-		_ = st.send(events.Failed(re.status, re.msg))
+		return events.Failed(re.status, re.msg)
 	case errors.As(err, &bf):
-		_ = st.send(bf.Event)
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client left; nobody is listening.
+		return bf.Event
 	default:
-		s.log.ErrorContext(r.Context(), "build request failed", "path", r.URL.Path, "error", err)
-		_ = st.send(events.Failed(http.StatusInternalServerError, "Internal Server Error\n"))
+		s.log.ErrorContext(ctx, "build request failed", "path", path, "error", err)
+		return events.Failed(http.StatusInternalServerError, "Internal Server Error\n")
 	}
+}
+
+// resultEvent is the last event of a followed build: ready with the image,
+// or why it failed.
+func (s *Server) resultEvent(ctx context.Context, err error, image string) events.Event {
+	if err != nil {
+		return s.errorEvent(ctx, "", err)
+	}
+	return events.New("ready", events.Field{Key: "phase", Value: "ready"},
+		events.Field{Key: "message", Value: "Done! Image built\n"}, events.Field{Key: "imageName", Value: image})
 }

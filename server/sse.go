@@ -18,8 +18,14 @@ var (
 // stream writes server-sent events in BinderHub's framing: one
 // "data: <json>" line per event, no id, event or retry fields.
 type stream struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	written bool // something was written: the connection can no longer be parked
+	// end is the phase of the last event sent when it ended the stream
+	// ("ready", "failed"); parked is the build log the connection was
+	// handed to. They decide the request's launch event.
+	end    string
+	parked *events.Log
 }
 
 // startStream sets the event-stream headers. The status is always 200, even
@@ -37,6 +43,7 @@ func startStream(w http.ResponseWriter) *stream {
 
 // write buffers one event; flush sends it.
 func (s *stream) write(e events.Event) error {
+	s.written = true
 	if _, err := s.w.Write(dataPrefix); err != nil {
 		return err
 	}
@@ -54,10 +61,14 @@ func (s *stream) send(e events.Event) error {
 	if err := s.write(e); err != nil {
 		return err
 	}
+	if e.Terminal() || e.Phase == "ready" {
+		s.end = e.Phase
+	}
 	return s.flush()
 }
 
 func (s *stream) heartbeat() error {
+	s.written = true
 	if _, err := s.w.Write(heartbeatBytes); err != nil {
 		return err
 	}
