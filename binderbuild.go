@@ -56,4 +56,8 @@ type BuildRequest struct {
 	GitCredentials string
 	// Provider is the provider prefix, for metrics and logs.
 	Provider string
+	// ProviderName ("GitHub", "Git", "GitLab") and Spec (as requested,
+	// still percent-encoded) describe the build in metrics, events and logs.
+	ProviderName string
+	Spec         string
 }

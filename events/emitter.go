@@ -1,0 +1,82 @@
+package events
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Emitter writes records as JSON lines: "timestamp", "schema" and
+// "version" first, then the record's fields, with Python's separators so
+// that lines look like upstream BinderHub's. Every record is validated
+// against its embedded schema and passed through the Redactor; an invalid
+// record is logged and dropped. A nil *Emitter emits nothing.
+//
+// Emit never blocks on I/O: sinks queue lines in a bounded buffer.
+type Emitter struct {
+	sink    Sink
+	schemas *Schemas
+	redact  *Redactor
+	metrics *Metrics
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// NewEmitter returns an emitter writing to sink. redact, m and log may be
+// nil. The emitter owns sink: Close closes it.
+func NewEmitter(sink Sink, redact *Redactor, m *Metrics, log *slog.Logger) (*Emitter, error) {
+	schemas, err := LoadSchemas()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Emitter{sink: sink, schemas: schemas, redact: redact, metrics: m, log: log, now: time.Now}, nil
+}
+
+// Emit validates rec, adds the reserved fields and hands the line to the
+// sink without waiting for it to be written.
+func (e *Emitter) Emit(rec Record) {
+	if e == nil {
+		return
+	}
+	line, err := e.encode(rec)
+	name, _ := rec.Schema()
+	if err != nil {
+		e.metrics.drop(dropInvalid)
+		e.log.Error("event dropped: invalid", "schema", name, "error", err)
+		return
+	}
+	e.metrics.emit(name)
+	e.sink.Send(line)
+}
+
+// encode returns rec's line, or why it does not match its schema.
+func (e *Emitter) encode(rec Record) ([]byte, error) {
+	var fields object
+	rec.fields(&fields, e.redact.String)
+	payload := fields.bytes()
+	name, version := rec.Schema()
+	if err := e.schemas.Validate(name, version, payload); err != nil {
+		return nil, err
+	}
+	var head object
+	head.str("timestamp", e.now().UTC().Format(TimestampFormat))
+	head.str("schema", name)
+	head.integer("version", version)
+	line := head.bytes()
+	if len(payload) > 2 {
+		line = append(line[:len(line)-1], ", "...)
+		line = append(line, payload[1:]...)
+	}
+	return line, nil
+}
+
+// Close flushes and closes the sink, waiting at most until ctx ends.
+func (e *Emitter) Close(ctx context.Context) error {
+	if e == nil {
+		return nil
+	}
+	return e.sink.Close(ctx)
+}

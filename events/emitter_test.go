@@ -1,0 +1,127 @@
+package events
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// memSink keeps the lines sent to it.
+type memSink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *memSink) Send(line []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lines = append(s.lines, string(line))
+}
+
+func (s *memSink) Close(context.Context) error { return nil }
+
+func (s *memSink) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines...)
+}
+
+func newTestEmitter(t *testing.T, sink Sink, m *Metrics, secrets ...string) *Emitter {
+	t.Helper()
+	e, err := NewEmitter(sink, NewRedactor(secrets...), m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.now = func() time.Time { return time.Date(2026, 4, 20, 12, 0, 0, 123456789, time.FixedZone("x", 3600)) }
+	return e
+}
+
+func TestLaunchEventLine(t *testing.T) {
+	sink := &memSink{}
+	e := newTestEmitter(t, sink, nil)
+	e.Emit(Launch{Provider: "GitHub", Spec: "org/repo/HEAD", Ref: "1479e0252b2e648bb755ee913292b79495931717",
+		Status: LaunchSuccess, BuildToken: false, Origin: "binder.example.org", RequestOrigin: "same-origin"})
+	want := `{"timestamp": "2026-04-20T11:00:00.123456Z", "schema": "binderhub.jupyter.org/launch", "version": 6, ` +
+		`"provider": "GitHub", "spec": "org/repo/HEAD", "ref": "1479e0252b2e648bb755ee913292b79495931717", "status": "success", ` +
+		`"build_token": false, "origin": "binder.example.org", "request_origin": "same-origin"}`
+	got := sink.all()
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("lines = %q, want [%s]", got, want)
+	}
+	s, err := LoadSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ValidateLine([]byte(got[0])); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestBuildEventsValidate(t *testing.T) {
+	sink := &memSink{}
+	e := newTestEmitter(t, sink, nil)
+	base := Build{Name: "r2d-abc", Provider: "GitHub", Spec: "org/repo/HEAD", Ref: "abc", Image: "registry.example.com/binder/r2d-abc:abc"}
+	steps := []Build{base, base, base, base, base}
+	steps[0].Step = BuildQueued
+	steps[1].Step, steps[1].Queue = BuildStarted, 1500*time.Millisecond
+	steps[2].Step, steps[2].Cause, steps[2].Duration = BuildSucceeded, CauseSuccess, 90*time.Second
+	steps[2].PhaseTimes = map[string]time.Duration{"waiting": time.Second, "fetching": 2 * time.Second, "building": 80 * time.Second, "pushing": 7 * time.Second}
+	steps[3].Step, steps[3].Cause, steps[3].Duration = BuildFailed, CauseOOM, time.Minute
+	steps[3].PhaseTimes = map[string]time.Duration{"waiting": time.Second}
+	steps[4].Step, steps[4].Cause, steps[4].CacheHit = BuildSucceeded, CauseSuccess, true
+	for _, b := range steps {
+		e.Emit(b)
+	}
+	got := sink.all()
+	if len(got) != len(steps) {
+		t.Fatalf("%d lines, want %d: %q", len(got), len(steps), got)
+	}
+	if want := `"event": "succeeded", "build_name": "r2d-abc", "provider": "GitHub", "spec": "org/repo/HEAD", "ref": "abc", "image": "registry.example.com/binder/r2d-abc:abc", "cache_hit": false, "cause": "success", "duration_seconds": 90, "phase_seconds": {"waiting": 1, "fetching": 2, "building": 80, "pushing": 7}}`; !strings.HasSuffix(got[2], want) {
+		t.Errorf("succeeded line = %s, want suffix %s", got[2], want)
+	}
+	s, _ := LoadSchemas()
+	for _, l := range got {
+		if err := s.ValidateLine([]byte(l)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestInvalidEventsAreDropped(t *testing.T) {
+	sink := &memSink{}
+	reg := prometheus.NewPedanticRegistry()
+	m := NewMetrics(reg)
+	e := newTestEmitter(t, sink, m)
+	e.Emit(Launch{Provider: "Nope", Status: LaunchSuccess})
+	e.Emit(Build{Step: BuildFailed, Name: "x", Cause: CauseSuccess}) // a failure must have a failure cause
+	e.Emit(Build{Step: BuildQueued, Name: "x", CacheHit: true})      // only a succeeded event may be a cache hit
+	if got := sink.all(); len(got) != 0 {
+		t.Errorf("invalid events were emitted: %q", got)
+	}
+	if got := testutil.ToFloat64(m.dropped.WithLabelValues(dropInvalid)); got != 3 {
+		t.Errorf("dropped{invalid} = %v, want 3", got)
+	}
+	var nilEmitter *Emitter
+	nilEmitter.Emit(Launch{}) // must not panic
+}
+
+func TestEmitterRedacts(t *testing.T) {
+	sink := &memSink{}
+	e := newTestEmitter(t, sink, nil, "ghp_configuredtoken")
+	e.Emit(Launch{Provider: "Git", Spec: "https%3A%2F%2Fuser%3Apassw0rd%40example.com%2Frepo.git/main", Ref: "ghp_configuredtoken",
+		Status: LaunchFailure, Origin: "https://u:p@x.example"})
+	got := strings.Join(sink.all(), "\n")
+	for _, secret := range []string{"passw0rd", "ghp_configuredtoken", "u:p"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("event %s contains %q", got, secret)
+		}
+	}
+	if !strings.Contains(got, `"spec": "https%3A%2F%2Fredacted%40example.com%2Frepo.git/main"`) {
+		t.Errorf("event %s: spec not redacted as expected", got)
+	}
+}

@@ -1,0 +1,271 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/events"
+)
+
+// Values of the outcome label of binderbuild_build_requests_total.
+const (
+	outcomeCacheHit = "cache_hit"
+	outcomeBuild    = "build"
+	outcomeJoined   = "joined"
+)
+
+// MetricsConfig configures the server's metrics.
+type MetricsConfig struct {
+	// Providers are provider names ("GitHub", "Git", "GitLab") whose
+	// binderhub_launch_count_total series are created at zero (repo "").
+	Providers []string
+}
+
+// Metrics are the Prometheus series of /build requests. Builds themselves
+// are counted by package builder, once per build. A nil *Metrics records
+// nothing.
+type Metrics struct {
+	launchTime         *prometheus.HistogramVec
+	launchCount        *prometheus.CounterVec
+	inProgressLaunches prometheus.Gauge
+	// requests is binderbuild_build_requests_total by outcome.
+	requests map[string]prometheus.Counter
+	// open counts the event streams served by a handler; parked, when
+	// set, counts those handed to a fan-out. binderbuild_sse_clients is
+	// their sum.
+	open   atomic.Int64
+	parked atomic.Pointer[func() int64]
+}
+
+// NewMetrics creates the series and registers them on reg:
+//
+//   - binderhub_launch_time_seconds{status, retries} (histogram, buckets 2 …
+//     600 s), binderhub_launch_count_total{status, provider, repo} (counter)
+//     and binderhub_inprogress_launches (gauge), with upstream's names, help
+//     and buckets so that BinderHub dashboards find them. This service
+//     never launches servers, so they stay at zero;
+//   - binderbuild_build_requests_total{outcome="cache_hit|build|joined"}
+//     (counter): /build requests that reached the image: answered from the
+//     registry, starting a build, or joining one already running;
+//   - binderbuild_sse_clients (gauge): open /build event streams, those
+//     parked on a build's fan-out included (see Server).
+//
+// Give a Metrics to one Server: New attaches it to that server's parked
+// streams. A nil reg creates unregistered series.
+func NewMetrics(reg prometheus.Registerer, cfg MetricsConfig) *Metrics {
+	f := promauto.With(reg)
+	m := &Metrics{
+		launchTime: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "binderhub_launch_time_seconds",
+			Help:    "Histogram of launch times",
+			Buckets: []float64{2, 5, 10, 20, 30, 60, 120, 300, 600},
+		}, []string{"status", "retries"}),
+		launchCount: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "binderhub_launch_count_total",
+			Help: "Counter of launches by repo",
+		}, []string{"status", "provider", "repo"}),
+		inProgressLaunches: f.NewGauge(prometheus.GaugeOpts{
+			Name: "binderhub_inprogress_launches",
+			Help: "Launches currently in progress",
+		}),
+		requests: make(map[string]prometheus.Counter),
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "binderbuild_sse_clients",
+		Help: "Open /build event streams, parked ones included.",
+	}, m.streams)
+	requests := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "binderbuild_build_requests_total",
+		Help: "/build requests that reached the image, by outcome: cache_hit (found in the registry), build (started a build), joined (followed a build already running).",
+	}, []string{"outcome"})
+	for _, o := range []string{outcomeCacheHit, outcomeBuild, outcomeJoined} {
+		m.requests[o] = requests.WithLabelValues(o)
+	}
+	m.launchTime.WithLabelValues("success", "0")
+	m.launchTime.WithLabelValues("failure", "-1")
+	m.launchTime.WithLabelValues("retry", "-1")
+	for _, p := range cfg.Providers {
+		m.launchCount.WithLabelValues("success", p, "")
+		m.launchCount.WithLabelValues("failure", p, "")
+	}
+	return m
+}
+
+func (m *Metrics) request(outcome string) {
+	if m != nil {
+		m.requests[outcome].Inc()
+	}
+}
+
+// streamOpened counts an open event stream; call the result when its
+// handler returns (a parked stream is counted by the fan-out from then on).
+func (m *Metrics) streamOpened() (closed func()) {
+	if m == nil {
+		return func() {}
+	}
+	m.open.Add(1)
+	return func() { m.open.Add(-1) }
+}
+
+// countParked adds the streams parked tells to binderbuild_sse_clients.
+func (m *Metrics) countParked(parked func() int64) {
+	if m != nil {
+		m.parked.Store(&parked)
+	}
+}
+
+func (m *Metrics) streams() float64 {
+	n := m.open.Load()
+	if p := m.parked.Load(); p != nil {
+		n += (*p)()
+	}
+	return float64(n)
+}
+
+// EventEmitter receives launch and build events; *events.Emitter is one.
+// Emit must not block.
+type EventEmitter interface {
+	Emit(events.Record)
+}
+
+// Joiner is an optional upgrade of Builder that tells whether a request
+// joined a build already running; without it every build request counts as
+// starting a build in binderbuild_build_requests_total.
+type Joiner interface {
+	Join(ctx context.Context, req binderbuild.BuildRequest) (log *events.Log, joined bool, err error)
+}
+
+// startBuild starts or joins the build of req and counts the request.
+func (s *Server) startBuild(ctx context.Context, req binderbuild.BuildRequest) (*events.Log, error) {
+	if j, ok := s.deps.Builder.(Joiner); ok {
+		log, joined, err := j.Join(ctx, req)
+		if err == nil {
+			s.deps.Metrics.request(map[bool]string{true: outcomeJoined, false: outcomeBuild}[joined])
+		}
+		return log, err
+	}
+	log, err := s.deps.Builder.Build(ctx, req)
+	if err == nil {
+		s.deps.Metrics.request(outcomeBuild)
+	}
+	return log, err
+}
+
+// cacheHit counts a request answered from the registry and emits its build
+// event.
+func (s *Server) cacheHit(res binderbuild.Resolved, image string) {
+	s.deps.Metrics.request(outcomeCacheHit)
+	s.emit(events.Build{Step: events.BuildSucceeded, CacheHit: true, Cause: events.CauseSuccess,
+		Name: binderbuild.BuildName(res.BuildSlug, res.ResolvedRef), Provider: res.ProviderName,
+		Spec: res.Spec, Ref: res.ResolvedRef, Image: image})
+}
+
+func (s *Server) emit(rec events.Record) {
+	if s.deps.Events != nil {
+		s.deps.Events.Emit(rec)
+	}
+}
+
+// launchInfo is what the launch event of one /build request reports,
+// filled in as the request goes.
+type launchInfo struct {
+	provider, spec, ref string
+	buildToken          bool
+}
+
+// requestEnded closes a /build request for the metrics and emits its
+// binderhub.jupyter.org/launch event: status success when it ended with
+// ready (in build-only mode the image is handed to the spawner), failure
+// when it ended with failed, none when the client left first or the spec
+// was never parsed. A request whose connection was parked ends with its
+// build. closed ends the handler's count of open streams.
+func (s *Server) requestEnded(r *http.Request, st *stream, li *launchInfo, closed func()) {
+	closed()
+	if li.provider == "" {
+		return // failed before a provider parsed the spec: no launch attempt
+	}
+	reqOrigin := r.Header.Get("Origin")
+	if reqOrigin == "" {
+		reqOrigin = r.Header.Get("Sec-Fetch-Site")
+	}
+	launch := events.Launch{Provider: li.provider, Spec: li.spec, Ref: li.ref, BuildToken: li.buildToken,
+		Origin: r.Host, RequestOrigin: reqOrigin}
+	if st.parked != nil {
+		s.ends.add(s.ctx, st.parked, func(ended bool, err error) {
+			// A build abandoned because the service stops has no outcome.
+			if ended && !errors.Is(err, context.Canceled) {
+				launch.Status = events.LaunchSuccess
+				if err != nil {
+					launch.Status = events.LaunchFailure
+				}
+				s.emit(launch)
+			}
+		})
+		return
+	}
+	switch {
+	case st.end == "ready":
+		launch.Status = events.LaunchSuccess
+	case st.end == "failed" || st.end == "failure":
+		launch.Status = events.LaunchFailure
+	default:
+		return
+	}
+	s.emit(launch)
+}
+
+// buildEnds runs callbacks when builds end, for requests whose connection
+// was parked: their handler returned before the build ended. One goroutine
+// waits per build that has callbacks.
+type buildEnds struct {
+	mu    sync.Mutex
+	waits map[*events.Log][]func(ended bool, err error)
+}
+
+// add calls fn(true, result) when log finishes, or fn(false, nil) when ctx
+// ends first.
+func (b *buildEnds) add(ctx context.Context, log *events.Log, fn func(ended bool, err error)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waits == nil {
+		b.waits = make(map[*events.Log][]func(bool, error))
+	}
+	fns, waiting := b.waits[log]
+	b.waits[log] = append(fns, fn)
+	if !waiting {
+		go b.wait(ctx, log)
+	}
+}
+
+func (b *buildEnds) wait(ctx context.Context, log *events.Log) {
+	ended := true
+	for ended {
+		_, _, done, changed := log.Read(log.Len())
+		if done {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			ended = false
+		}
+	}
+	b.mu.Lock()
+	fns := b.waits[log]
+	delete(b.waits, log)
+	b.mu.Unlock()
+	var err error
+	if ended {
+		_, err = log.Result()
+	}
+	for _, fn := range fns {
+		fn(ended, err)
+	}
+}

@@ -1,0 +1,276 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/builder"
+	"github.com/binderbuild/binderbuild/events"
+)
+
+// TestServerMetricsTable checks names, types, help, labels and buckets
+// against upstream BinderHub's table (spec §15) and ours.
+func TestServerMetricsTable(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	NewMetrics(reg, MetricsConfig{Providers: []string{"GitHub"}})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		name    string
+		typ     dto.MetricType
+		help    string
+		labels  []string
+		buckets []float64
+	}{
+		{"binderhub_launch_time_seconds", dto.MetricType_HISTOGRAM, "Histogram of launch times", []string{"retries", "status"}, []float64{2, 5, 10, 20, 30, 60, 120, 300, 600}},
+		{"binderhub_launch_count_total", dto.MetricType_COUNTER, "Counter of launches by repo", []string{"provider", "repo", "status"}, nil},
+		{"binderhub_inprogress_launches", dto.MetricType_GAUGE, "Launches currently in progress", nil, nil},
+		{"binderbuild_build_requests_total", dto.MetricType_COUNTER, "", []string{"outcome"}, nil},
+		{"binderbuild_sse_clients", dto.MetricType_GAUGE, "", nil, nil},
+	}
+	got := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = mf
+	}
+	for _, w := range want {
+		mf := got[w.name]
+		if mf == nil {
+			t.Errorf("%s not exposed", w.name)
+			continue
+		}
+		if mf.GetType() != w.typ || (w.help != "" && mf.GetHelp() != w.help) || mf.GetHelp() == "" {
+			t.Errorf("%s: %v %q, want %v %q", w.name, mf.GetType(), mf.GetHelp(), w.typ, w.help)
+		}
+		for _, m := range mf.GetMetric() {
+			var names []string
+			for _, l := range m.GetLabel() {
+				names = append(names, l.GetName())
+			}
+			if !slices.Equal(names, w.labels) {
+				t.Errorf("%s labels = %q, want %q", w.name, names, w.labels)
+			}
+			if w.buckets != nil {
+				var bounds []float64
+				for _, b := range m.GetHistogram().GetBucket() {
+					bounds = append(bounds, b.GetUpperBound())
+				}
+				if !slices.Equal(bounds, w.buckets) {
+					t.Errorf("%s buckets = %v, want %v", w.name, bounds, w.buckets)
+				}
+			}
+		}
+	}
+}
+
+// lineSink keeps emitted event lines.
+type lineSink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *lineSink) Send(line []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lines = append(s.lines, string(line))
+}
+
+func (s *lineSink) Close(context.Context) error { return nil }
+
+// of returns the lines of schema, failing t for any line that does not
+// match its schema.
+func (s *lineSink) of(t *testing.T, schema string) []string {
+	t.Helper()
+	schemas, err := events.LoadSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.lines {
+		if err := schemas.ValidateLine([]byte(l)); err != nil {
+			t.Errorf("emitted event does not match its schema: %v", err)
+		}
+		if strings.Contains(l, `"schema": "`+schema+`"`) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func newEventCapture(t *testing.T) (*lineSink, *events.Emitter) {
+	t.Helper()
+	sink := &lineSink{}
+	em, err := events.NewEmitter(sink, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sink, em
+}
+
+// TestLaunchEvents: a request that ends with ready emits a success launch
+// event, one that ends with failed a failure, one refused before a
+// provider parsed its spec none. Every event matches its schema.
+func TestLaunchEvents(t *testing.T) {
+	image := binderbuild.ImageName("registry.example.com/binder/", "org-repo", sha)
+	tests := []struct {
+		name   string
+		path   string
+		images ImageChecker
+		exec   builder.Executor
+		want   string // launch event fields after "version": 6, ; "" for none
+		cache  bool
+	}{
+		{name: "cache hit", path: "/build/gh/org/repo/HEAD?build_only=true", images: present(image),
+			want: `"provider": "GitHub", "spec": "org/repo/HEAD", "ref": "` + sha + `", "status": "success", "build_token": false`, cache: true},
+		{name: "built", path: "/build/gh/org/repo/main?build_only=true", exec: &scriptExec{},
+			want: `"provider": "GitHub", "spec": "org/repo/main", "ref": "` + sha + `", "status": "success"`},
+		{name: "build failed", path: "/build/gh/org/repo/HEAD?build_only=true", exec: &scriptExec{err: events.Fail(events.CauseOOM, "oom\n")},
+			want: `"spec": "org/repo/HEAD", "ref": "` + sha + `", "status": "failure"`},
+		{name: "unresolvable", path: "/build/gh/org/repo/nosuchref?build_only=true",
+			want: `"spec": "org/repo/nosuchref", "ref": "", "status": "failure"`},
+		{name: "launch refused", path: "/build/gh/org/repo/HEAD", images: present(image), want: `"status": "failure"`},
+		{name: "unknown provider", path: "/build/nope/org/repo/HEAD?build_only=true"},
+		{name: "bad spec", path: "/build/gh/org?build_only=true"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, em := newEventCapture(t)
+			reg := prometheus.NewPedanticRegistry()
+			m := NewMetrics(reg, MetricsConfig{})
+			deps := Deps{Images: tc.images, Events: em, Metrics: m}
+			if tc.exec != nil {
+				deps.Builder = builder.NewShared(t.Context(), tc.exec, 0)
+			}
+			ts := newTestServer(t, Config{APIOnly: true}, deps)
+			get(t, ts.URL, tc.path, "Origin", "https://binder.example.org")
+			if tc.want == "" {
+				if got := sink.of(t, events.LaunchSchema); len(got) != 0 {
+					t.Errorf("launch events %q, want none", got)
+				}
+				return
+			}
+			waitFor(t, func() bool { return len(sink.of(t, events.LaunchSchema)) == 1 })
+			got := sink.of(t, events.LaunchSchema)[0]
+			if !strings.Contains(got, tc.want) || !strings.HasSuffix(got, `"request_origin": "https://binder.example.org"}`) {
+				t.Errorf("launch event %s, want %s and the Origin header as request_origin", got, tc.want)
+			}
+			if tc.cache {
+				builds := sink.of(t, events.BuildSchema)
+				if len(builds) != 1 || !strings.Contains(builds[0], `"event": "succeeded"`) || !strings.Contains(builds[0], `"cache_hit": true`) {
+					t.Errorf("build events %q, want one cache hit", builds)
+				}
+				if got := testutil.ToFloat64(m.requests[outcomeCacheHit]); got != 1 {
+					t.Errorf("cache hits = %v, want 1", got)
+				}
+			}
+		})
+	}
+}
+
+// TestBuildRequestOutcomes: the first request starts the build, the next
+// join it; streams are counted while open, parked or not.
+func TestBuildRequestOutcomes(t *testing.T) {
+	gate := make(chan struct{})
+	exec := &scriptExec{gate: gate}
+	reg := prometheus.NewPedanticRegistry()
+	m := NewMetrics(reg, MetricsConfig{})
+	ts := newTestServer(t, Config{APIOnly: true}, Deps{Builder: builder.NewShared(t.Context(), exec, 0), Metrics: m})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { get(t, ts.URL, "/build/gh/org/repo/HEAD?build_only=true") })
+	}
+	waitFor(t, func() bool { return m.streams() == 3 })
+	close(gate)
+	wg.Wait()
+	if b, j := testutil.ToFloat64(m.requests[outcomeBuild]), testutil.ToFloat64(m.requests[outcomeJoined]); b != 1 || j != 2 {
+		t.Errorf("requests build %v, joined %v; want 1 and 2", b, j)
+	}
+	waitFor(t, func() bool { return m.streams() == 0 })
+}
+
+// plainBuilder is a Builder without the Joiner upgrade.
+type plainBuilder struct{ *builder.Shared }
+
+func (p plainBuilder) Build(ctx context.Context, req binderbuild.BuildRequest) (*events.Log, error) {
+	return p.Shared.Build(ctx, req)
+}
+
+func TestBuildRequestsWithoutJoiner(t *testing.T) {
+	m := NewMetrics(prometheus.NewPedanticRegistry(), MetricsConfig{})
+	ts := newTestServer(t, Config{APIOnly: true}, Deps{Builder: plainBuilder{builder.NewShared(t.Context(), &scriptExec{}, 0)}, Metrics: m})
+	get(t, ts.URL, "/build/gh/org/repo/HEAD?build_only=true")
+	if got := testutil.ToFloat64(m.requests[outcomeBuild]); got != 1 {
+		t.Errorf("builds = %v, want 1", got)
+	}
+}
+
+// TestRequestLog: one JSON line per request with method, path, status,
+// duration, client IP and request id; no header, token or URL credential.
+func TestRequestLog(t *testing.T) {
+	var buf lockedBuffer
+	ts := newTestServer(t, Config{APIOnly: true}, Deps{Log: slog.New(slog.NewJSONHandler(&buf, nil))})
+	secrets := []string{"secret-token", "passw0rd", "query-secret", "bt-secret"}
+	resp, _ := get(t, ts.URL, "/build/git/https%3A%2F%2Fuser%3Apassw0rd%40example.com%2Frepo.git/main?build_only=true&access_token=query-secret&build_token=bt-secret",
+		"Authorization", "Bearer secret-token", "X-Request-Id", "req-42")
+	if id := resp.Header.Get("X-Request-Id"); id != "req-42" {
+		t.Errorf("X-Request-Id = %q, want req-42", id)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/versions", nil)
+	req.Header.Set("Authorization", "token secret-token")
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	waitFor(t, func() bool { return strings.Count(buf.String(), `"msg":"request"`) == 2 })
+	logs := buf.String()
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("logs contain %q:\n%s", s, logs)
+		}
+	}
+	for _, want := range []string{
+		`"method":"GET","path":"/build/git/https%3A%2F%2Fredacted%40example.com%2Frepo.git/main?build_only=true&access_token=redacted&build_token=redacted","status":200,`,
+		`"client_ip":"127.0.0.1","request_id":"req-42"`,
+		`"path":"/versions","status":200,`,
+		`"duration_ms":`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(strings.ToLower(logs), "authorization") {
+		t.Errorf("logs mention the Authorization header:\n%s", logs)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
