@@ -1,0 +1,134 @@
+// Package web is binderbuild's build page: hand-written HTML, CSS and
+// JavaScript embedded in the binary. The page lists the providers of
+// /api/repoproviders, streams /build with fetch() and shows the phases, the
+// log, push progress and the image name. It needs no Node.js to build.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"html"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+)
+
+//go:embed static
+var static embed.FS
+
+// csp allows only the page's own scripts, styles and requests: server data
+// that slipped into markup could not run.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+type asset struct {
+	body []byte
+	typ  string
+	etag string
+}
+
+// handler serves the page and its assets under one base URL.
+type handler struct {
+	base   string
+	index  asset
+	assets map[string]asset // by name under {base}ui/
+}
+
+// Handler returns the page's handler for the service mounted at base (a
+// path that starts and ends with "/", as server.NormalizeBaseURL returns).
+// It answers GET and HEAD of:
+//   - {base} and {base}ui/: the page;
+//   - {base}ui: a redirect to {base}ui/;
+//   - {base}ui/app.js, {base}ui/app.css: the assets;
+//
+// and 404 for any other path. The page finds the API at {base}, so one
+// handler serves both mount points.
+func Handler(base string) http.Handler {
+	h := &handler{base: base, assets: make(map[string]asset)}
+	err := fs.WalkDir(static, "static", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := static.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(path, "static/")
+		if name == "index.html" {
+			body = bytes.ReplaceAll(body, []byte("{{BASE}}"), []byte(html.EscapeString(base)))
+			h.index = newAsset(body, "text/html; charset=utf-8")
+			return nil
+		}
+		h.assets[name] = newAsset(body, contentType(name))
+		return nil
+	})
+	if err != nil {
+		panic("web: embedded files unreadable: " + err.Error()) // cannot happen with embed
+	}
+	return h
+}
+
+func newAsset(body []byte, typ string) asset {
+	sum := sha256.Sum256(body)
+	return asset{body: body, typ: typ, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+}
+
+func contentType(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".js"):
+		return "text/javascript; charset=utf-8"
+	case strings.HasSuffix(name, ".css"):
+		return "text/css; charset=utf-8"
+	case strings.HasSuffix(name, ".html"):
+		return "text/html; charset=utf-8"
+	case strings.HasSuffix(name, ".png"):
+		return "image/png"
+	case strings.HasSuffix(name, ".svg"):
+		return "image/svg+xml"
+	}
+	return "application/octet-stream"
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	p := r.URL.Path
+	ui := h.base + "ui/"
+	var a asset
+	switch {
+	case p == h.base || p == ui:
+		a = h.index
+	case p == h.base+"ui":
+		target := ui
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, target, http.StatusMovedPermanently)
+		return
+	case strings.HasPrefix(p, ui):
+		var ok bool
+		if a, ok = h.assets[strings.TrimPrefix(p, ui)]; !ok {
+			http.NotFound(w, r)
+			return
+		}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", a.typ)
+	hd.Set("ETag", a.etag)
+	// Revalidate every time: the files change with the binary, and the
+	// ETag turns a revalidation into a 304.
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Security-Policy", csp)
+	hd.Set("Referrer-Policy", "same-origin")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+}
