@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-deps lint unit fuzz bench image clean
+.PHONY: all build run test test-deps browser-deps docker-deps lint unit fuzz bench image clean
 
 all: build
 
@@ -20,11 +20,19 @@ run: build
 	./bin/binderbuild serve
 
 ## test: everything CI runs: system packages, cluster and helm binaries, lint, tests, fuzzing.
-test: test-deps cluster-bins helm-bin lint unit fuzz
+test: test-deps browser-deps docker-deps cluster-bins helm-bin lint unit fuzz
 
 ## test-deps: Debian packages the tests start for real (registry, git).
 test-deps:
 	tools/test-deps.sh
+
+## browser-deps: headless Chromium for the browser tests of web/.
+browser-deps:
+	tools/browser-deps.sh
+
+## docker-deps: Docker engine and debootstrap for the single-machine tests.
+docker-deps:
+	tools/docker-deps.sh
 
 lint: $(BIN)/staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -53,3 +61,4 @@ clean:
 
 include tools/cluster/cluster.mk
 include tools/helm/helm.mk
+include tools/e2e.mk

@@ -107,6 +107,7 @@ func benchWatchers(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	lines := bufio.NewScanner(out)
+	lines.Buffer(nil, 64<<20) // the delays of 10,000 clients are one long line
 	if !lines.Scan() || lines.Text() != "ready" {
 		b.Fatalf("bench client: %q %v", lines.Text(), lines.Err())
 	}

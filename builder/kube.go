@@ -156,6 +156,7 @@ func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *event
 			return err
 		}
 	}
+	trackerFrom(ctx).start() // admitted, or attached to a pod already building
 	w := &podWatch{k: k, req: req, log: log, poke: poke}
 	return w.run(ctx)
 }

@@ -57,6 +57,10 @@ func newSlotQueue(limit, perRepo int, active func() []slot) *queue {
 // wait blocks until req may start, telling the client its place in the
 // queue whenever it changes.
 func (q *queue) wait(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) error {
+	tr := trackerFrom(ctx) // queue metrics; nil outside Shared
+	tr.enqueued()
+	admitted := false
+	defer func() { tr.dequeued(admitted) }()
 	t := &ticket{req: req, admit: make(chan struct{}), moved: make(chan struct{}, 1)}
 	q.mu.Lock()
 	q.waiting = append(q.waiting, t)
@@ -66,6 +70,7 @@ func (q *queue) wait(ctx context.Context, req binderbuild.BuildRequest, log *eve
 	for {
 		select {
 		case <-t.admit:
+			admitted = true
 			return nil
 		case <-t.moved:
 			q.mu.Lock()

@@ -18,6 +18,12 @@ import (
 // answer from the registry when the image exists, else follow its build.
 func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 	st := startStream(w)
+	li := &launchInfo{}
+	defer s.requestEnded(r, st, li, s.deps.Metrics.streamOpened())
+	if err := s.banned(r); err != nil {
+		s.fail(st, r, err)
+		return
+	}
 	if r.Method != http.MethodGet {
 		s.fail(st, r, userError(http.StatusMethodNotAllowed, "Method Not Allowed"))
 		return
@@ -27,6 +33,10 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prefix := chi.URLParam(r, "provider")
+	if err := s.admit(w, r, prefix, s.rawSpec(r, prefix)); err != nil { // auth, build token, rate limit
+		s.fail(st, r, err)
+		return
+	}
 	provider, ok := s.providers[prefix]
 	if !ok {
 		s.fail(st, r, expected("No provider found for prefix "+prefix))
@@ -38,11 +48,17 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, expected(err.Error()))
 		return
 	}
+	li.provider, li.spec, li.buildToken = repo.ProviderName, repo.Spec, r.URL.Query().Get("build_token") != ""
+	if err := s.checkSpec(r, spec); err != nil {
+		s.fail(st, r, err)
+		return
+	}
 	resolved, err := s.resolve(r.Context(), st, provider, repo)
 	if err != nil {
 		s.fail(st, r, err)
 		return
 	}
+	li.spec, li.ref = resolved.Spec, resolved.ResolvedRef
 	image := binderbuild.ImageName(s.cfg.ImagePrefix, resolved.BuildSlug, resolved.ResolvedRef)
 	exists, err := s.deps.Images.Exists(r.Context(), image)
 	if err != nil {
@@ -54,17 +70,20 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if exists {
+		s.cacheHit(resolved, image)
 		_ = st.send(events.New("ready", events.Field{Key: "phase", Value: "ready"},
 			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"}))
 		return
 	}
-	log, err := s.deps.Builder.Build(r.Context(), binderbuild.BuildRequest{
+	log, err := s.startBuild(r.Context(), binderbuild.BuildRequest{
 		Name:           binderbuild.BuildName(resolved.BuildSlug, resolved.ResolvedRef),
 		RepoURL:        resolved.URL,
 		Ref:            resolved.ResolvedRef,
 		Image:          image,
 		GitCredentials: resolved.GitCredentials,
 		Provider:       resolved.Provider,
+		ProviderName:   resolved.ProviderName,
+		Spec:           resolved.Spec,
 	})
 	if err != nil {
 		s.fail(st, r, err)
@@ -163,6 +182,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 // follow streams the build's log to one client until the build ends or the
 // client leaves. The build itself goes on without the client.
 func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image string) {
+	if s.park(st.w, r, st, log, image) {
+		st.parked = log // the fan-out sends the last event
+		return
+	}
 	ctx := r.Context()
 	for cursor := 0; ; {
 		evs, next, done, changed := log.Read(cursor)
@@ -173,12 +196,8 @@ func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image stri
 		}
 		cursor = next
 		if done {
-			if _, err := log.Result(); err != nil {
-				s.fail(st, r, err)
-				return
-			}
-			_ = st.send(events.New("ready", events.Field{Key: "phase", Value: "ready"},
-				events.Field{Key: "message", Value: "Done! Image built\n"}, events.Field{Key: "imageName", Value: image}))
+			_, err := log.Result()
+			_ = st.send(s.resultEvent(ctx, err, image))
 			return
 		}
 		if st.flush() != nil {

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// healthCacheTTL keeps probes from turning into load on the dependencies.
+// healthCacheTTL is the default of Config.HealthCacheTTL.
 const healthCacheTTL = 5 * time.Second
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -86,6 +86,9 @@ type healthCache struct {
 }
 
 func newHealthCache(checks []HealthCheck, ttl time.Duration) *healthCache {
+	if ttl <= 0 {
+		ttl = healthCacheTTL
+	}
 	return &healthCache{checks: checks, ttl: ttl}
 }
 

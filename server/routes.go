@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 )
 
 // ServeHTTP routes a request.
@@ -11,7 +12,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 func (s *Server) router() chi.Router {
 	r := chi.NewRouter()
+	// One log line per request, with its id (logging.go).
+	r.Use(middleware.RequestID, s.logRequests)
 	r.Route(s.cfg.BaseURL, func(r chi.Router) {
+		// CORS, the preflight and ban_networks (access.go).
+		r.Use(s.access)
 		// Event streams take any method: upstream answers a wrong one with a
 		// failed event, which EventSource clients can show.
 		r.HandleFunc("/build/{provider}", s.handleBuild)
@@ -20,11 +25,21 @@ func (s *Server) router() chi.Router {
 		r.Get("/health", s.handleHealth)
 		r.Head("/health", s.handleHealth)
 		r.Get("/api/repoproviders", s.handleRepoProviders)
-		if s.deps.Metrics != nil {
-			r.Method(http.MethodGet, "/metrics", s.deps.Metrics)
+		if s.deps.MetricsHandler != nil {
+			r.Method(http.MethodGet, "/metrics", s.deps.MetricsHandler)
+		}
+		if s.deps.UI != nil {
+			// The build page: always under ui/, at the root too outside
+			// API-only mode.
+			r.Handle("/ui", s.deps.UI)
+			r.Handle("/ui/*", s.deps.UI)
 		}
 		// JupyterHub counts a service as up when it answers below 500.
-		r.Get("/", http.NotFound)
+		if s.deps.UI != nil && !s.cfg.APIOnly {
+			r.Handle("/", s.deps.UI)
+		} else {
+			r.Get("/", http.NotFound)
+		}
 	})
 	return r
 }

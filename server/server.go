@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binderbuild/binderbuild"
@@ -20,10 +22,14 @@ type Config struct {
 	BaseURL           string        `split_words:"true" default:"/" desc:"URL prefix of every route; normalised to start and end with /"`
 	APIOnly           bool          `split_words:"true" default:"true" desc:"build-only service: build_only=true is honoured only when true (upstream enable_api_only_mode)"`
 	HeartbeatInterval time.Duration `split_words:"true" default:"30s" desc:"interval of the :heartbeat comment on event streams"`
-	ImagePrefix       string        `split_words:"true" desc:"prefix of built image names, e.g. registry.example.com/binder/r2d- (empty: no registry)"`
+	ImagePrefix       string        `split_words:"true" desc:"prefix of built image names, e.g. registry.example.com/binder/r2d- (empty: the embedded registry, see BINDERBUILD_EMBEDDED_REGISTRY_LISTEN)"`
 	// FallbackDelay is the pause before retrying a GitHub master/main link
 	// with HEAD; upstream waits 10 s on purpose so broken links get fixed.
 	FallbackDelay time.Duration `ignored:"true"`
+	// HealthCacheTTL keeps probes from turning into load on the dependencies.
+	HealthCacheTTL time.Duration `split_words:"true" default:"5s" desc:"how long /health reuses the results of its dependency checks"`
+	// AccessConfig: authentication, rate limit, bans, spec lists, CORS.
+	AccessConfig
 }
 
 // Provider parses and resolves the specs of one repository provider.
@@ -62,12 +68,24 @@ type Deps struct {
 	Images    ImageChecker
 	Builder   Builder
 	Health    []HealthCheck
-	// Metrics serves /metrics; nil leaves the route out.
-	Metrics http.Handler
+	// MetricsHandler serves /metrics; nil leaves the route out.
+	MetricsHandler http.Handler
+	// Metrics counts /build requests and streams (NewMetrics); nil: none.
+	Metrics *Metrics
+	// Events receives the launch event of every /build request that ends
+	// with ready or failed, and the build event of cache hits; nil: none.
+	Events EventEmitter
+	// UI serves the build page at {base_url}ui/ and, outside API-only mode,
+	// at {base_url}; it sees the full request path. nil leaves it out.
+	UI http.Handler
 	// Version and BuildImage are reported by /versions.
 	Version    string
 	BuildImage string
 	Log        *slog.Logger
+	// Auth identifies /build callers (NewAuth); nil: no authentication.
+	Auth Authenticator
+	// Now is the clock of rate limits and build tokens; nil: time.Now.
+	Now func() time.Time
 }
 
 // Server serves the binderbuild API.
@@ -79,6 +97,16 @@ type Server struct {
 	beat      *heartbeat
 	health    *healthCache
 	mux       http.Handler
+	// limiter counts /build requests; nil when RateLimit is 0.
+	limiter *RateLimiter
+	ctx     context.Context // the server's lifetime, for fan-outs
+
+	fanoutMu sync.Mutex
+	fanouts  map[*events.Log]*fanout // running fan-outs of parked clients, by build
+	// parkedClients counts the connections the fan-outs hold.
+	parkedClients atomic.Int64
+	// ends ends the launch records of parked requests with their build.
+	ends buildEnds
 }
 
 // New returns the API handler. ctx bounds the server's background work (the
@@ -96,13 +124,19 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 		cfg:       cfg,
 		deps:      deps,
 		providers: make(map[string]Provider, len(deps.Providers)),
-		log:       deps.Log,
+		log:       slog.New(events.NewRedactor().Handler(deps.Log.Handler())), // no credentials from URLs in logs
 		beat:      newHeartbeat(ctx, cfg.HeartbeatInterval),
-		health:    newHealthCache(deps.Health, healthCacheTTL),
+		health:    newHealthCache(deps.Health, cfg.HealthCacheTTL),
+		ctx:       ctx,
+		fanouts:   make(map[*events.Log]*fanout),
 	}
 	for _, p := range deps.Providers {
 		s.providers[p.Prefix()] = p
 	}
+	if cfg.RateLimit > 0 {
+		s.limiter = NewRateLimiter(cfg.RateLimit, cfg.RateLimitPeriod, deps.Now)
+	}
+	deps.Metrics.countParked(s.parkedClients.Load)
 	s.mux = s.router()
 	return s
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -410,5 +412,28 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestDisconnectFreesClient checks that a waiting client that goes away is
+// dropped at the next heartbeat while its build goes on.
+func TestDisconnectFreesClient(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	shared := builder.NewShared(t.Context(), &scriptExec{gate: gate}, time.Minute)
+	srv := New(t.Context(), Config{APIOnly: true, HeartbeatInterval: 10 * time.Millisecond, ImagePrefix: "r/"},
+		Deps{Providers: []Provider{ghLike(map[string]string{"HEAD": sha})}, Images: present(), Builder: shared})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn, "GET /build/gh/org/repo/HEAD?build_only=true HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+	waitFor(t, func() bool { return srv.parkedClients.Load() == 1 })
+	conn.Close()
+	waitFor(t, func() bool { return srv.parkedClients.Load() == 0 })
+	if shared.Running() != 1 {
+		t.Errorf("running builds = %d, want 1: the build must outlive its client", shared.Running())
 	}
 }

@@ -3,13 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/binderbuild/binderbuild/builder"
+	"github.com/binderbuild/binderbuild/events"
 	"github.com/binderbuild/binderbuild/server"
 )
 
@@ -32,10 +36,21 @@ type config struct {
 	GitAllowedSchemes  []string      `split_words:"true" default:"https,http,git" desc:"URL schemes the git provider accepts"`
 	RefCacheTTL        time.Duration `split_words:"true" default:"60s" desc:"how long a resolved branch or tag is reused before asking the provider again"`
 
+	UseRegistry           bool          `split_words:"true" default:"true" desc:"push built images to the registry of BINDERBUILD_IMAGE_PREFIX (without one: the embedded registry) and look for them there; false: no registry, every request builds"`
 	RegistryInsecureHosts []string      `split_words:"true" desc:"comma list of registry hosts reached over plain HTTP, e.g. 127.0.0.1:5000"`
 	RegistryNegativeTTL   time.Duration `split_words:"true" default:"5s" desc:"how long 'image not built' answers of the registry are reused"`
 
-	BuildImage string `split_words:"true" default:"quay.io/jupyterhub/repo2docker:2024.07.0" desc:"repo2docker image the build pods run"`
+	Executor string `default:"auto" desc:"how images are built: kubernetes, local (containers on the engine at DOCKER_HOST, default unix:///var/run/docker.sock), or auto (kubernetes when in a cluster or KUBECONFIG is set, else local)"`
+	builder.KubeConfig
+	LocalSettings
+
+	MetricsRepoLabel bool `split_words:"true" default:"true" desc:"label binderhub_build_count_total with the repository URL (repo), as upstream; false leaves it empty to bound the number of series"`
+	events.SinkConfig
+	// stdout receives the events of the stdout sink; nil: os.Stdout.
+	stdout io.Writer
+	// kubeTransport wraps the Kubernetes client's transport (request
+	// metrics); set by wire.
+	kubeTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // loadConfig reads the environment. An invalid setting is one error line
@@ -52,7 +67,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 	fallback(&cfg.GithubToken, getenv("GITHUB_ACCESS_TOKEN"))
 	fallback(&cfg.GitlabAccessToken, getenv("GITLAB_ACCESS_TOKEN"))
 	fallback(&cfg.GitlabPrivateToken, getenv("GITLAB_PRIVATE_TOKEN"))
+	// binderhub-service's chart sets these; they replace its Python config.
+	fallback(&cfg.BuildNamespace, getenv("BUILD_NAMESPACE"))
+	fallback(&cfg.BuildNamespace, getenv("NAMESPACE"))
+	fallback(&cfg.BuildNamespace, "default")
+	fallback(&cfg.PushSecret, getenv("PUSH_SECRET_NAME"))
+	if ns, release := getenv("NAMESPACE"), getenv("HELM_RELEASE_NAME"); ns != "" && release != "" {
+		fallback(&cfg.DockerHost, "/var/run/"+ns+"-"+release+"/docker-api/docker-api.sock")
+	}
+	fallback(&cfg.DockerHost, "/var/run/docker.sock")
+	fallback(&cfg.DataDir, defaultDataDir(getenv))
+	cfg.Push = cfg.UseRegistry && cfg.ImagePrefix != ""
 	cfg.BaseURL = server.NormalizeBaseURL(cfg.BaseURL)
+	if err := cfg.AccessConfig.FromJupyterHubEnv(getenv); err != nil { // JUPYTERHUB_API_URL, scopes
+		return cfg, err
+	}
 	return cfg, cfg.validate()
 }
 
@@ -69,6 +98,18 @@ func (c config) validate() error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("invalid BINDERBUILD_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.Executor != "auto" && c.Executor != "kubernetes" && c.Executor != "local" {
+		return fmt.Errorf("invalid BINDERBUILD_EXECUTOR=%q: want kubernetes, local or auto", c.Executor)
+	}
+	if err := c.KubeConfig.Validate(); err != nil {
+		return err
+	}
+	if err := c.AccessConfig.Validate(); err != nil {
+		return err
+	}
+	if err := c.SinkConfig.Validate(); err != nil {
+		return err
 	}
 	if c.HeartbeatInterval <= 0 {
 		return fmt.Errorf("invalid BINDERBUILD_HEARTBEAT_INTERVAL=%s: must be positive", c.HeartbeatInterval)

@@ -30,6 +30,7 @@ const usage = `Usage: binderbuild <command> [flags]
 
 Commands:
   serve     run the build service (settings come from BINDERBUILD_* variables; see serve --help)
+  build     build an image with a running service and print its name (see build --help)
   gc        delete old images from the registry to keep it within budget (see gc --help)
   version   print the version
 `
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "gc":
 		return gcCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "build":
+		return buildCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())
 		return nil
@@ -63,6 +66,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "Usage: binderbuild serve\n\nRuns the build service. Settings come from the environment:")
 		printSettings(stdout)
+		fmt.Fprintln(stdout, "\nRegistry retention runs in the service when BINDERBUILD_GC_SCHEDULE is set; its\nBINDERBUILD_GC_* settings are listed by `binderbuild gc --help`.")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -77,13 +81,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	cfg.stdout = stdout // the stdout event sink
 	log := newLogger(stderr, cfg.LogLevel)
 
 	// Builds and event streams live on base, which ends before Shutdown so
 	// that open streams do not hold it up.
 	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBase()
-	app, err := wire(base, cfg, log)
+	app, err := wire(base, cfg, getenv, log)
 	if err != nil {
 		return err
 	}
