@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -462,7 +461,7 @@ func TestBuildCommandAgainstService(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	url := startServe(t)
+	url := serveT(t)
 
 	build := func(spec string) (*lockedBuffer, chan error) {
 		var out lockedBuffer
@@ -534,38 +533,3 @@ func TestBuildCommandAgainstService(t *testing.T) {
 	}
 }
 
-// startServe runs `binderbuild serve` until the test ends and returns its
-// URL. Settings come from the environment (t.Setenv).
-func startServe(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, os.Getenv, io.Discard, pw) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		pw.Close()
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr <- line.Addr
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return "http://" + a
-	case err := <-done:
-		t.Fatalf("serve exited: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("serve did not start listening")
-	}
-	return ""
-}

@@ -109,29 +109,12 @@ current-context: c
 	return path
 }
 
-// capturedBuf is a concurrency-safe buffer.
-type capturedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *capturedBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *capturedBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // capturedService is `binderbuild serve` run in-process with its standard output
 // (events) and error (logs) captured.
 type capturedService struct {
 	url            string
-	stdout, stderr *capturedBuf
+	stdout, stderr *lockedBuffer
 	stop           func() // ends the service and waits for it
 }
 
@@ -140,7 +123,7 @@ func serveCaptured(t *testing.T) *capturedService {
 	t.Setenv("BINDERBUILD_LISTEN", "127.0.0.1:0")
 	t.Setenv("BINDERBUILD_GC_SCHEDULE", "")
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &capturedService{stdout: &capturedBuf{}, stderr: &capturedBuf{}}
+	r := &capturedService{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, os.Getenv, r.stdout, pw) }()
