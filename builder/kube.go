@@ -157,7 +157,7 @@ func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *event
 		}
 	}
 	trackerFrom(ctx).start() // admitted, or attached to a pod already building
-	w := &podWatch{k: k, req: req, log: log, poke: poke}
+	w := &podWatch{k: k, req: req, poke: poke, logRecorder: logRecorder{log: log}}
 	return w.run(ctx)
 }
 

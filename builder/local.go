@@ -152,7 +152,7 @@ func (l *Local) Run(ctx context.Context, req binderbuild.BuildRequest, log *even
 	case err != nil:
 		return l.engineFailure(ctx, "inspect build container", req.Name, err)
 	}
-	w := &containerWatch{l: l, req: req, log: log}
+	w := &containerWatch{l: l, req: req, logRecorder: logRecorder{log: log}}
 	return w.run(ctx)
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -29,13 +28,10 @@ const maxBrokenLogs = 3
 type containerWatch struct {
 	l   *Local
 	req binderbuild.BuildRequest
-	log *events.Log
 
 	deadline <-chan time.Time // fires at the build timeout, once started
 
-	records  int          // log records read, skipped when following again
-	failLine events.Event // repo2docker's own failed line, if any
-	tail     []string     // last log messages, for failure messages
+	logRecorder
 }
 
 // run returns when the build ended: nil on success, an *events.Failure, or
@@ -148,8 +144,8 @@ func (w *containerWatch) state(ctx context.Context) (*container.State, error) {
 				return nil, events.Fail(events.CauseFailed, fmt.Sprintf("Build failed: the container engine could not start the build container: %v\n", err))
 			}
 		case cerrdefs.IsNotFound(err):
-			if w.failLine.Data != nil {
-				return nil, &events.Failure{Cause: events.CauseFailed, Event: w.failLine}
+			if err := w.failed(); err != nil {
+				return nil, err
 			}
 			return nil, events.Fail(events.CauseCancelled, "Build failed: the build container was removed before the build finished.\n"+w.tailText())
 		}
@@ -206,51 +202,17 @@ func (w *containerWatch) follow(ctx context.Context) error {
 	})
 }
 
-// record forwards one log line, keeping repo2docker's failed line for the
-// end and the last messages for failure messages, as podWatch does.
-func (w *containerWatch) record(line []byte) {
-	e := events.FromLogLine(line)
-	if msg := messageOf(e); msg != "" {
-		if len(w.tail) == tailLines {
-			w.tail = w.tail[1:]
-		}
-		w.tail = append(w.tail, msg)
-	}
-	if e.Terminal() {
-		if w.failLine.Data == nil {
-			w.failLine = e
-		}
-		return
-	}
-	w.log.Append(e)
-}
-
-func (w *containerWatch) tailText() string {
-	if len(w.tail) == 0 {
-		return ""
-	}
-	return "Last log lines:\n" + strings.Join(w.tail, "")
-}
-
 // result is the build's outcome once its container stopped and its log was
 // read.
 func (w *containerWatch) result(state *container.State) error {
-	if w.failLine.Data != nil {
-		return &events.Failure{Cause: events.CauseFailed, Event: w.failLine}
+	if err := w.failed(); err != nil {
+		return err
 	}
 	if state.ExitCode == 0 {
 		return nil
 	}
 	cause, msg := exitFailure(state.ExitCode, state.OOMKilled)
 	return events.Fail(cause, msg+w.tailText())
-}
-
-// exitFailure says why a build container that exited with code failed.
-func exitFailure(code int, oomKilled bool) (events.Cause, string) {
-	if oomKilled {
-		return events.CauseOOM, fmt.Sprintf("Build failed: the build ran out of memory (OOMKilled, exit code %d).\n", code)
-	}
-	return events.CauseFailed, fmt.Sprintf("Build failed: repo2docker exited with code %d.\n", code)
 }
 
 // demuxLines splits the engine's multiplexed log stream (8-byte frame

@@ -30,7 +30,6 @@ const tailLines = 10
 type podWatch struct {
 	k    *Kube
 	req  binderbuild.BuildRequest
-	log  *events.Log
 	poke chan struct{}
 
 	seen      bool // the informer has shown the pod
@@ -38,15 +37,13 @@ type podWatch struct {
 	phase     corev1.PodPhase
 	waiting   string // last waiting reason sent
 
-	// The log follower runs in its own goroutine; the fields after logsDone
-	// are its own until its result is received from logsDone.
+	// The log follower runs in its own goroutine; the recorder is its own
+	// until its result is received from logsDone.
 	logsDone  chan error         // the running follower's result; nil when none runs
 	stopLogs  context.CancelFunc // stops the running follower
 	logsEnded bool               // a follower ended and nothing restarted it
 	retry     <-chan time.Time   // fires to follow the log again after a broken stream
-	records   int                // log records read, skipped when following again
-	failLine  events.Event       // repo2docker's own failed line, if any
-	tail      []string           // last log messages, for failure messages
+	logRecorder
 }
 
 // run returns when the build ended: nil on success, an *events.Failure, or
@@ -133,8 +130,8 @@ func (w *podWatch) observe(ctx context.Context, pod *corev1.Pod) (done bool, err
 
 // result is the build's outcome once its pod finished and its log was read.
 func (w *podWatch) result(pod *corev1.Pod) error {
-	if w.failLine.Data != nil {
-		return &events.Failure{Cause: events.CauseFailed, Event: w.failLine}
+	if err := w.failed(); err != nil {
+		return err
 	}
 	if pod.Status.Phase == corev1.PodSucceeded {
 		return nil
@@ -147,20 +144,13 @@ func (w *podWatch) result(pod *corev1.Pod) error {
 // succeeded and its log was read.
 func (w *podWatch) deleted(context.Context) error {
 	w.stopFollower()
-	if w.phase == corev1.PodSucceeded && w.logsEnded && w.failLine.Data == nil {
+	if err := w.failed(); err != nil {
+		return err
+	}
+	if w.phase == corev1.PodSucceeded && w.logsEnded {
 		return nil
 	}
-	if w.failLine.Data != nil {
-		return &events.Failure{Cause: events.CauseFailed, Event: w.failLine}
-	}
 	return events.Fail(events.CauseCancelled, "Build failed: the build pod was deleted before the build finished.\n"+w.tailText())
-}
-
-func (w *podWatch) tailText() string {
-	if len(w.tail) == 0 {
-		return ""
-	}
-	return "Last log lines:\n" + strings.Join(w.tail, "")
 }
 
 // followLogs starts the log follower once; a finished follower is started
@@ -203,26 +193,6 @@ func (w *podWatch) streamLogs(ctx context.Context) error {
 			return err
 		}
 	}
-}
-
-// record forwards one log line, keeping repo2docker's failed line for the
-// end and the last messages for failure messages.
-func (w *podWatch) record(line []byte) {
-	e := events.FromLogLine(line)
-	msg := messageOf(e)
-	if msg != "" {
-		if len(w.tail) == tailLines {
-			w.tail = w.tail[1:]
-		}
-		w.tail = append(w.tail, msg)
-	}
-	if e.Terminal() {
-		if w.failLine.Data == nil {
-			w.failLine = e
-		}
-		return
-	}
-	w.log.Append(e)
 }
 
 func messageOf(e events.Event) string {
@@ -271,10 +241,7 @@ func failureCause(pod *corev1.Pod) (events.Cause, string) {
 		if term == nil {
 			continue
 		}
-		if term.Reason == "OOMKilled" {
-			return events.CauseOOM, fmt.Sprintf("Build failed: the build ran out of memory (OOMKilled, exit code %d).\n", term.ExitCode)
-		}
-		return events.CauseFailed, fmt.Sprintf("Build failed: repo2docker exited with code %d.\n", term.ExitCode)
+		return exitFailure(int(term.ExitCode), term.Reason == "OOMKilled")
 	}
 	msg := "Build failed: the build pod failed"
 	if pod.Status.Reason != "" {
