@@ -532,4 +532,3 @@ func TestBuildCommandAgainstService(t *testing.T) {
 		t.Errorf("err = %v, want buildFailed: repo2docker exited with code 2\noutput:\n%s", err, out)
 	}
 }
-

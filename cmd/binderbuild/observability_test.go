@@ -109,7 +109,6 @@ current-context: c
 	return path
 }
 
-
 // capturedService is `binderbuild serve` run in-process with its standard output
 // (events) and error (logs) captured.
 type capturedService struct {
