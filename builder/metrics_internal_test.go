@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
@@ -17,76 +16,23 @@ import (
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/events"
+	"github.com/binderbuild/binderbuild/internal/metricstest"
 )
-
-// metricSpec is one row of the metric table: upstream BinderHub's for the
-// binderhub_ names (spec §15), ours for the binderbuild_ ones.
-type metricSpec struct {
-	name    string
-	typ     dto.MetricType
-	help    string // "" for our own series: any non-empty help
-	labels  []string
-	buckets []float64
-}
-
-// checkMetrics gathers reg and compares every family named in want.
-func checkMetrics(t *testing.T, reg prometheus.Gatherer, want []metricSpec) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]*dto.MetricFamily{}
-	for _, mf := range mfs {
-		got[mf.GetName()] = mf
-	}
-	for _, w := range want {
-		mf, ok := got[w.name]
-		if !ok {
-			t.Errorf("%s not exposed", w.name)
-			continue
-		}
-		if mf.GetType() != w.typ {
-			t.Errorf("%s type = %v, want %v", w.name, mf.GetType(), w.typ)
-		}
-		if (w.help != "" && mf.GetHelp() != w.help) || mf.GetHelp() == "" {
-			t.Errorf("%s help = %q, want %q", w.name, mf.GetHelp(), w.help)
-		}
-		for _, m := range mf.GetMetric() {
-			var names []string
-			for _, l := range m.GetLabel() {
-				names = append(names, l.GetName())
-			}
-			if !slices.Equal(names, w.labels) {
-				t.Errorf("%s labels = %q, want %q", w.name, names, w.labels)
-			}
-			if w.buckets != nil {
-				var bounds []float64
-				for _, b := range m.GetHistogram().GetBucket() {
-					bounds = append(bounds, b.GetUpperBound())
-				}
-				if !slices.Equal(bounds, w.buckets) {
-					t.Errorf("%s buckets = %v, want %v", w.name, bounds, w.buckets)
-				}
-			}
-		}
-	}
-}
 
 func TestMetricsTable(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := NewMetrics(reg, MetricsConfig{RepoLabel: true, Providers: []string{"GitHub"}})
 	rt := m.InstrumentTransport(roundTripFunc(func(*http.Request) (*http.Response, error) { return &http.Response{StatusCode: 200}, nil }))
 	_, _ = rt.RoundTrip(httptest.NewRequest(http.MethodGet, "https://k8s/api/v1/namespaces/ns/pods", nil))
-	checkMetrics(t, reg, []metricSpec{
-		{"binderhub_build_time_seconds", dto.MetricType_HISTOGRAM, "Histogram of build times", []string{"status"}, []float64{60, 120, 300, 600, 1800, 3600, 7200}},
-		{"binderhub_build_count_total", dto.MetricType_COUNTER, "Counter of builds by repo", []string{"provider", "repo", "status"}, nil},
-		{"binderhub_inprogress_builds", dto.MetricType_GAUGE, "Builds currently in progress", nil, nil},
-		{"binderbuild_builds_total", dto.MetricType_COUNTER, "", []string{"cause"}, nil},
-		{"binderbuild_build_phase_seconds", dto.MetricType_HISTOGRAM, "", []string{"phase"}, []float64{1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200}},
-		{"binderbuild_build_queue_length", dto.MetricType_GAUGE, "", nil, nil},
-		{"binderbuild_build_queue_wait_seconds", dto.MetricType_HISTOGRAM, "", nil, []float64{0.1, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}},
-		{"binderbuild_kubernetes_requests_total", dto.MetricType_COUNTER, "", []string{"outcome", "verb"}, nil},
+	metricstest.Check(t, reg, []metricstest.Family{
+		{Name: "binderhub_build_time_seconds", Type: dto.MetricType_HISTOGRAM, Help: "Histogram of build times", Labels: []string{"status"}, Buckets: []float64{60, 120, 300, 600, 1800, 3600, 7200}},
+		{Name: "binderhub_build_count_total", Type: dto.MetricType_COUNTER, Help: "Counter of builds by repo", Labels: []string{"provider", "repo", "status"}},
+		{Name: "binderhub_inprogress_builds", Type: dto.MetricType_GAUGE, Help: "Builds currently in progress"},
+		{Name: "binderbuild_builds_total", Type: dto.MetricType_COUNTER, Labels: []string{"cause"}},
+		{Name: "binderbuild_build_phase_seconds", Type: dto.MetricType_HISTOGRAM, Labels: []string{"phase"}, Buckets: []float64{1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200}},
+		{Name: "binderbuild_build_queue_length", Type: dto.MetricType_GAUGE},
+		{Name: "binderbuild_build_queue_wait_seconds", Type: dto.MetricType_HISTOGRAM, Buckets: []float64{0.1, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}},
+		{Name: "binderbuild_kubernetes_requests_total", Type: dto.MetricType_COUNTER, Labels: []string{"outcome", "verb"}},
 	})
 	// Bounded labels: every cause and phase exists from the start, and
 	// nothing else.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
+	"github.com/binderbuild/binderbuild/internal/metricstest"
 )
 
 // TestServerMetricsTable checks names, types, help, labels and buckets
@@ -24,55 +24,13 @@ import (
 func TestServerMetricsTable(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	NewMetrics(reg, MetricsConfig{Providers: []string{"GitHub"}})
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []struct {
-		name    string
-		typ     dto.MetricType
-		help    string
-		labels  []string
-		buckets []float64
-	}{
-		{"binderhub_launch_time_seconds", dto.MetricType_HISTOGRAM, "Histogram of launch times", []string{"retries", "status"}, []float64{2, 5, 10, 20, 30, 60, 120, 300, 600}},
-		{"binderhub_launch_count_total", dto.MetricType_COUNTER, "Counter of launches by repo", []string{"provider", "repo", "status"}, nil},
-		{"binderhub_inprogress_launches", dto.MetricType_GAUGE, "Launches currently in progress", nil, nil},
-		{"binderbuild_build_requests_total", dto.MetricType_COUNTER, "", []string{"outcome"}, nil},
-		{"binderbuild_sse_clients", dto.MetricType_GAUGE, "", nil, nil},
-	}
-	got := map[string]*dto.MetricFamily{}
-	for _, mf := range mfs {
-		got[mf.GetName()] = mf
-	}
-	for _, w := range want {
-		mf := got[w.name]
-		if mf == nil {
-			t.Errorf("%s not exposed", w.name)
-			continue
-		}
-		if mf.GetType() != w.typ || (w.help != "" && mf.GetHelp() != w.help) || mf.GetHelp() == "" {
-			t.Errorf("%s: %v %q, want %v %q", w.name, mf.GetType(), mf.GetHelp(), w.typ, w.help)
-		}
-		for _, m := range mf.GetMetric() {
-			var names []string
-			for _, l := range m.GetLabel() {
-				names = append(names, l.GetName())
-			}
-			if !slices.Equal(names, w.labels) {
-				t.Errorf("%s labels = %q, want %q", w.name, names, w.labels)
-			}
-			if w.buckets != nil {
-				var bounds []float64
-				for _, b := range m.GetHistogram().GetBucket() {
-					bounds = append(bounds, b.GetUpperBound())
-				}
-				if !slices.Equal(bounds, w.buckets) {
-					t.Errorf("%s buckets = %v, want %v", w.name, bounds, w.buckets)
-				}
-			}
-		}
-	}
+	metricstest.Check(t, reg, []metricstest.Family{
+		{Name: "binderhub_launch_time_seconds", Type: dto.MetricType_HISTOGRAM, Help: "Histogram of launch times", Labels: []string{"retries", "status"}, Buckets: []float64{2, 5, 10, 20, 30, 60, 120, 300, 600}},
+		{Name: "binderhub_launch_count_total", Type: dto.MetricType_COUNTER, Help: "Counter of launches by repo", Labels: []string{"provider", "repo", "status"}},
+		{Name: "binderhub_inprogress_launches", Type: dto.MetricType_GAUGE, Help: "Launches currently in progress"},
+		{Name: "binderbuild_build_requests_total", Type: dto.MetricType_COUNTER, Labels: []string{"outcome"}},
+		{Name: "binderbuild_sse_clients", Type: dto.MetricType_GAUGE},
+	})
 }
 
 // lineSink keeps emitted event lines.
