@@ -306,7 +306,7 @@ func (c *Checker) check(ctx context.Context, image string, attempts int) (bool, 
 		if ctx.Err() != nil {
 			break
 		}
-		if !transient(err) {
+		if !Transient(err) {
 			return false, fmt.Errorf("check image %s: registry %s: %w", image, host, err)
 		}
 		c.log.WarnContext(ctx, "registry check failed", "image", image, "registry", host, "attempt", attempt, "attempts", attempts, "error", err)
@@ -357,10 +357,10 @@ func classify(err error) requestOutcome {
 	return requestError
 }
 
-// transient reports whether a failed request is worth retrying: network
-// errors and HTTP 408, 429 and 5xx. Other HTTP errors (400, 405, a 404 from
-// the ping) will not change on retry.
-func transient(err error) bool {
+// Transient reports whether a failed registry request is worth retrying:
+// network errors and HTTP 408, 429 and 5xx. Other HTTP errors (400, 405, a
+// 404 from the ping) will not change on retry.
+func Transient(err error) bool {
 	var terr *transport.Error
 	if !errors.As(err, &terr) {
 		return true

@@ -29,6 +29,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/binderbuild/binderbuild/registry"
 )
 
 // Defaults for the zero values of Config.
@@ -257,13 +259,7 @@ func transient(err error) bool {
 	if errors.As(err, &perm) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	var terr *transport.Error
-	if !errors.As(err, &terr) {
-		return true
-	}
-	return terr.StatusCode == http.StatusRequestTimeout ||
-		terr.StatusCode == http.StatusTooManyRequests ||
-		terr.StatusCode >= 500
+	return registry.Transient(err)
 }
 
 // isNotFound reports whether err is an HTTP 404 from the registry.
