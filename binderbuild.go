@@ -44,13 +44,15 @@ type Resolved struct {
 
 // BuildRequest asks an executor to build one image.
 type BuildRequest struct {
-	// Name is the build (pod) name from BuildName; requests with the same
-	// name share one build.
+	// Name is the build (pod) name from BuildName. Requests share a build
+	// by Image, not by Name: names hash 24 bits of the slug, so executors
+	// take another name when a build of another image holds this one.
 	Name string
 	// RepoURL and Ref are what repo2docker clones and checks out.
 	RepoURL string
 	Ref     string
-	// Image is the full image name, with tag, to build and push.
+	// Image is the full image name, with tag, to build and push: the
+	// build's identity.
 	Image string
 	// GitCredentials is passed to the build as GIT_CREDENTIAL_ENV. Secret.
 	GitCredentials string
@@ -60,4 +62,7 @@ type BuildRequest struct {
 	// still percent-encoded) describe the build in metrics, events and logs.
 	ProviderName string
 	Spec         string
+	// Owner is who asked for the build (the user, else the client
+	// address), for the limit on builds one owner starts; "" is no one.
+	Owner string
 }

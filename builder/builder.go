@@ -6,7 +6,9 @@ package builder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -21,23 +23,48 @@ type Executor interface {
 	Run(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) error
 }
 
-// Shared runs at most one build per build name. Every request for a build
+// Shared runs at most one build per image. Every request for a build
 // already running follows the same log; the build runs on the server's
-// context, so a client leaving never cancels it.
+// context, so a client leaving never cancels a build that has started. A
+// build still queued when its last client leaves is dropped, and each owner
+// (user or client address) may start at most a few builds at once.
 type Shared struct {
 	exec Executor
 	ctx  context.Context // server lifetime: builds outlive their requests
 	// keep is how long a successful build is still handed out, so that a
 	// request racing the registry cache attaches instead of rebuilding.
 	keep time.Duration
+	// ownerLimit bounds the builds one owner has started and not seen end
+	// (WithOwnerLimit); 0: no limit.
+	ownerLimit int
 	// metrics, events and log observe each build once (see Option).
 	metrics *Metrics
 	emitter EventEmitter
 	log     *slog.Logger
 
 	mu     sync.Mutex
-	builds map[string]*events.Log
+	builds map[string]*build // by image name: the build's identity
+	owned  map[string]int    // builds running per owner
 	wg     sync.WaitGroup
+}
+
+// build is one build of Shared and the clients following it.
+type build struct {
+	log    *events.Log
+	cancel context.CancelFunc // drops the build while it is queued
+	owner  string
+	// followers counts the clients whose context has not ended; queued is
+	// set while the build waits in the executor's queue.
+	followers int
+	queued    bool
+	dropped   bool // cancelled while queued: no longer joined
+}
+
+// ownerLimited is the failure of a request whose owner already has as many
+// builds running as allowed.
+func ownerLimited(limit int) *events.Failure {
+	return &events.Failure{Cause: events.CauseFailed, Event: events.Failed(http.StatusTooManyRequests, fmt.Sprintf(
+		"You already have %d builds running, the most allowed at once. Wait for one of them to finish, then try again.\n", limit))}
 }
 
 // Option adds observers to a Shared.
@@ -54,11 +81,15 @@ func WithEvents(e EventEmitter) Option { return func(s *Shared) { s.emitter = e 
 // changes, end with cause) to l.
 func WithLogger(l *slog.Logger) Option { return func(s *Shared) { s.log = l } }
 
+// WithOwnerLimit lets one owner (BuildRequest.Owner) start at most n builds
+// that run at once; joining a build does not count. 0: no limit.
+func WithOwnerLimit(n int) Option { return func(s *Shared) { s.ownerLimit = n } }
+
 // NewShared returns a Shared running builds with exec on ctx. Successful
 // builds stay attachable for keep after they finish. Without options builds
 // are not observed.
 func NewShared(ctx context.Context, exec Executor, keep time.Duration, opts ...Option) *Shared {
-	s := &Shared{exec: exec, ctx: ctx, keep: keep, builds: make(map[string]*events.Log)}
+	s := &Shared{exec: exec, ctx: ctx, keep: keep, builds: make(map[string]*build), owned: make(map[string]int)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -68,8 +99,9 @@ func NewShared(ctx context.Context, exec Executor, keep time.Duration, opts ...O
 	return s
 }
 
-// Build returns the log of the build for req.Name, starting it if needed.
-// The log begins with the "waiting" event.
+// Build returns the log of the build of req.Image, starting it if needed.
+// ctx is the client's: the client follows the build until it ends. The log
+// begins with the "waiting" event.
 func (s *Shared) Build(ctx context.Context, req binderbuild.BuildRequest) (*events.Log, error) {
 	log, _, err := s.Join(ctx, req)
 	return log, err
@@ -78,50 +110,104 @@ func (s *Shared) Build(ctx context.Context, req binderbuild.BuildRequest) (*even
 // Join is Build that also reports whether the request joined a build
 // already running, or one that succeeded less than keep ago, instead of
 // starting one.
-func (s *Shared) Join(_ context.Context, req binderbuild.BuildRequest) (log *events.Log, joined bool, err error) {
+func (s *Shared) Join(ctx context.Context, req binderbuild.BuildRequest) (log *events.Log, joined bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if log, ok := s.builds[req.Name]; ok {
-		return log, true, nil
+	b, joined := s.builds[req.Image]
+	if joined && b.dropped {
+		joined = false // its last event says it was cancelled
 	}
-	log = events.NewLog(0)
-	log.Append(events.Waiting)
-	s.builds[req.Name] = log
+	if !joined {
+		if s.ownerLimit > 0 && req.Owner != "" && s.owned[req.Owner] >= s.ownerLimit {
+			return nil, false, ownerLimited(s.ownerLimit)
+		}
+		b = s.start(req)
+	}
+	b.followers++
+	context.AfterFunc(ctx, func() { s.leave(b) })
+	return b.log, joined, nil
+}
+
+// start starts the build of req; s.mu is held.
+func (s *Shared) start(req binderbuild.BuildRequest) *build {
+	ctx, cancel := context.WithCancel(s.ctx)
+	b := &build{log: events.NewLog(0), cancel: cancel, owner: req.Owner}
+	b.log.Append(events.Waiting)
+	s.builds[req.Image] = b
+	s.owned[req.Owner]++
+	tr := newTracker(req, s.metrics, s.emitter, s.log, time.Now)
+	tr.onQueue = func(queued bool) { s.queued(b, queued) }
 	s.wg.Add(1)
-	go s.run(req, log, newTracker(req, s.metrics, s.emitter, s.log, time.Now))
-	return log, false, nil
+	go s.run(ctx, req, b, tr)
+	return b
+}
+
+// leave counts a client gone.
+func (s *Shared) leave(b *build) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b.followers--
+	s.dropUnfollowed(b)
+}
+
+// queued records whether the build waits in the executor's queue.
+func (s *Shared) queued(b *build, queued bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b.queued = queued
+	s.dropUnfollowed(b)
+}
+
+// dropUnfollowed cancels a queued build that no client follows any more:
+// it never starts. A build that has started runs on. s.mu is held.
+func (s *Shared) dropUnfollowed(b *build) {
+	if b.followers == 0 && b.queued && !b.dropped {
+		b.dropped = true
+		b.cancel()
+	}
 }
 
 // run runs one build. Its end is counted before the log finishes, so that
 // a client seeing the last event also sees the build counted.
-func (s *Shared) run(req binderbuild.BuildRequest, log *events.Log, tr *tracker) {
+func (s *Shared) run(ctx context.Context, req binderbuild.BuildRequest, b *build, tr *tracker) {
 	defer s.wg.Done()
+	defer b.cancel()
 	stop, followed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(followed)
-		tr.follow(log, stop)
+		tr.follow(b.log, stop)
 	}()
-	err := s.exec.Run(withTracker(s.ctx, tr), req, log)
+	err := s.exec.Run(withTracker(ctx, tr), req, b.log)
 	close(stop)
 	<-followed
-	if s.ctx.Err() != nil && errors.Is(err, s.ctx.Err()) {
+	switch {
+	case s.ctx.Err() != nil && errors.Is(err, s.ctx.Err()):
 		tr.abandon(err)
-	} else {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		err = events.Fail(events.CauseCancelled, "Build cancelled: every client waiting for it left before it started.\n")
+		tr.end(err)
+	default:
 		tr.end(err)
 	}
-	log.Finish(err)
+	b.log.Finish(err)
+	s.mu.Lock()
+	s.owned[b.owner]--
+	if s.owned[b.owner] == 0 {
+		delete(s.owned, b.owner)
+	}
+	s.mu.Unlock()
 	if err != nil || s.keep <= 0 {
-		s.forget(req.Name, log)
+		s.forget(req.Image, b)
 		return
 	}
-	time.AfterFunc(s.keep, func() { s.forget(req.Name, log) })
+	time.AfterFunc(s.keep, func() { s.forget(req.Image, b) })
 }
 
-func (s *Shared) forget(name string, log *events.Log) {
+func (s *Shared) forget(image string, b *build) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.builds[name] == log {
-		delete(s.builds, name)
+	if s.builds[image] == b {
+		delete(s.builds, image)
 	}
 }
 

@@ -2,6 +2,8 @@ package builder
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,14 +32,14 @@ func TestSharedDedupesAndOutlivesCallers(t *testing.T) {
 	})
 	s := NewShared(t.Context(), exec, time.Hour)
 	callerCtx, cancel := context.WithCancel(t.Context())
-	req := binderbuild.BuildRequest{Name: "build-a"}
+	req := binderbuild.BuildRequest{Name: "build-a", Image: "r/a:1"}
 	first, _ := s.Build(callerCtx, req)
 	cancel() // the first caller leaving must not cancel the build
 	second, _ := s.Build(t.Context(), req)
 	if first != second {
 		t.Fatal("second request got a different log")
 	}
-	other, _ := s.Build(t.Context(), binderbuild.BuildRequest{Name: "build-b"})
+	other, _ := s.Build(t.Context(), binderbuild.BuildRequest{Name: "build-b", Image: "r/b:1"})
 	if other == first {
 		t.Fatal("a different build shared the log")
 	}
@@ -62,7 +64,7 @@ func TestSharedForgetsFailures(t *testing.T) {
 		runs.Add(1)
 		return events.Fail(events.CauseFailed, "no\n")
 	}), time.Hour)
-	req := binderbuild.BuildRequest{Name: "build-a"}
+	req := binderbuild.BuildRequest{Name: "build-a", Image: "r/a:1"}
 	log, _ := s.Build(t.Context(), req)
 	waitDone(t, log)
 	s.Wait()
@@ -70,6 +72,29 @@ func TestSharedForgetsFailures(t *testing.T) {
 	waitDone(t, again)
 	if again == log || runs.Load() != 2 {
 		t.Errorf("failed build reused (runs %d), want a new build", runs.Load())
+	}
+}
+
+// Build names hash 24 bits of the slug: two images with one build name are
+// two builds, also after the first one succeeded.
+func TestSharedKeysByImage(t *testing.T) {
+	var images sync.Map
+	s := NewShared(t.Context(), funcExec(func(_ context.Context, req binderbuild.BuildRequest, _ *events.Log) error {
+		images.Store(req.Image, true)
+		return nil
+	}), time.Hour)
+	first, _ := s.Build(t.Context(), binderbuild.BuildRequest{Name: "build-same", Image: "r/a:1"})
+	waitDone(t, first)
+	second, _ := s.Build(t.Context(), binderbuild.BuildRequest{Name: "build-same", Image: "r/b:1"})
+	waitDone(t, second)
+	if second == first {
+		t.Fatal("a build of another image with the same build name got the first build's log")
+	}
+	s.Wait()
+	for _, image := range []string{"r/a:1", "r/b:1"} {
+		if _, ok := images.Load(image); !ok {
+			t.Errorf("%s was not built", image)
+		}
 	}
 }
 
@@ -85,5 +110,49 @@ func waitDone(t *testing.T, log *events.Log) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("build did not finish")
 		}
+	}
+}
+
+// A build still queued when its last client leaves is dropped: it never
+// starts, and its log ends with the reason.
+func TestSharedDropsUnfollowedQueuedBuild(t *testing.T) {
+	var mu sync.Mutex
+	var started []string
+	hold := make(chan struct{})
+	q := newSlotQueue(1, 0, func() []slot { return nil })
+	exec := funcExec(func(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) error {
+		if err := q.wait(ctx, req, log); err != nil {
+			return err
+		}
+		defer q.done(req.Name)
+		mu.Lock()
+		started = append(started, req.Image)
+		mu.Unlock()
+		select {
+		case <-hold:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	s := NewShared(t.Context(), exec, 0)
+	first, _ := s.Build(t.Context(), binderbuild.BuildRequest{Name: "build-a", Image: "r/a:1"})
+	client, leave := context.WithCancel(t.Context())
+	second, _ := s.Build(client, binderbuild.BuildRequest{Name: "build-b", Image: "r/b:1"})
+	for second.Len() < 2 { // waiting, then its place in the queue
+		_, _, _, changed := second.Read(second.Len())
+		<-changed
+	}
+	leave()
+	waitDone(t, second)
+	close(hold)
+	waitDone(t, first)
+	s.Wait()
+	var f *events.Failure
+	if _, err := second.Result(); !errors.As(err, &f) || f.Cause != events.CauseCancelled {
+		t.Errorf("queued build without clients ended with %v, want cancelled", err)
+	}
+	if len(started) != 1 || started[0] != "r/a:1" {
+		t.Errorf("builds started: %v, want only r/a:1", started)
 	}
 }

@@ -143,17 +143,30 @@ func (k *Kube) activePods() []*corev1.Pod {
 	return active
 }
 
-// Run builds req in a pod, or attaches to the pod already building it.
+// Run builds req in a pod, or attaches to the pod already building its
+// image.
 func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) error {
+	name, building := k.claim(req)
+	if name == "" {
+		return nameClash(req)
+	}
+	req.Name = name
 	poke := k.subscribe(req.Name)
 	defer k.unsubscribe(req.Name)
-	if _, err := k.pods.Get(req.Name); apierrors.IsNotFound(err) {
+	if !building {
 		if err := k.queue.wait(ctx, req, log); err != nil {
 			return err
 		}
-		defer k.queue.done(req.Name)
-		if err := k.create(ctx, req); err != nil {
+		defer func() { k.queue.done(req.Name) }()
+		created, err := k.create(ctx, req)
+		if err != nil {
 			return err
+		}
+		k.queue.rename(req.Name, created)
+		if created != req.Name {
+			k.unsubscribe(req.Name)
+			req.Name = created
+			poke = k.subscribe(req.Name)
 		}
 	}
 	trackerFrom(ctx).start() // admitted, or attached to a pod already building
@@ -161,16 +174,46 @@ func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *event
 	return w.run(ctx)
 }
 
-// create creates the build pod; one that exists already is a build started
-// by another replica or before a restart, and is attached to.
-func (k *Kube) create(ctx context.Context, req binderbuild.BuildRequest) error {
-	pod := k.cfg.pod(req, k.stickyNode(ctx, req.RepoURL))
-	_, err := k.client.CoreV1().Pods(k.cfg.BuildNamespace).Create(ctx, pod, metav1.CreateOptions{})
-	if err == nil || apierrors.IsAlreadyExists(err) {
-		return nil
+// claim picks req's pod name from the informer's cache: the first of its
+// names whose pod builds req's image (building), else the first free one
+// ("" when none is).
+func (k *Kube) claim(req binderbuild.BuildRequest) (name string, building bool) {
+	for _, n := range buildNames(req) {
+		p, err := k.pods.Get(n)
+		if apierrors.IsNotFound(err) {
+			return n, false
+		}
+		if err == nil && p.Annotations[imageKey] == req.Image {
+			return n, true
+		}
 	}
-	k.log.ErrorContext(ctx, "create build pod", "pod", req.Name, "error", err)
-	return events.Fail(events.CauseFailed, "Unhandled error watching for build events. Please try again.\n")
+	return "", false
+}
+
+// create creates the build pod under req.Name or, when a pod of another
+// image holds that name (the cache had not seen it), under the alternative
+// name. A pod of req's image existing already is a build started by
+// another replica or before a restart, and is attached to. It returns the
+// name of the pod.
+func (k *Kube) create(ctx context.Context, req binderbuild.BuildRequest) (string, error) {
+	pods := k.client.CoreV1().Pods(k.cfg.BuildNamespace)
+	node := k.stickyNode(ctx, req.RepoURL)
+	for _, name := range buildNames(req) {
+		r := req
+		r.Name = name
+		_, err := pods.Create(ctx, k.cfg.pod(r, node), metav1.CreateOptions{})
+		if err == nil {
+			return name, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			k.log.ErrorContext(ctx, "create build pod", "pod", name, "error", err)
+			return "", events.Fail(events.CauseFailed, "Unhandled error watching for build events. Please try again.\n")
+		}
+		if live, err := pods.Get(ctx, name, metav1.GetOptions{}); err == nil && live.Annotations[imageKey] == req.Image {
+			return name, nil
+		}
+	}
+	return "", nameClash(req)
 }
 
 // stickyNode is the docker-api node ranked first for repoURL, when sticky

@@ -477,3 +477,66 @@ func gone(t *testing.T, client kubernetes.Interface, ns, name string) bool {
 	_, err := client.CoreV1().Pods(ns).Get(t.Context(), name, metav1.GetOptions{})
 	return err != nil
 }
+
+// collidingRepos returns two repositories of the test provider whose builds
+// at ref share upstream's build name: the name keeps 43 escaped characters
+// of the slug and 24 bits of its hash, so a birthday search takes a few
+// thousand tries.
+func collidingRepos(ref string) (a, b string) {
+	seen := make(map[string]string)
+	base := strings.Repeat("c", 45)
+	for i := 0; ; i++ {
+		repo := base + strconv.Itoa(i)
+		name := buildName(repo, ref)
+		if other, ok := seen[name]; ok {
+			return other, repo
+		}
+		seen[name] = repo
+	}
+}
+
+// podOf waits for the running build pod of image.
+func podOf(t *testing.T, ns, image string) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	poll(t, "pod of "+image, func() bool {
+		pods, err := cluster.Client().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for i, p := range pods.Items {
+			if p.Annotations["binderbuild.org/image"] == image && p.Status.Phase == corev1.PodRunning {
+				pod = &pods.Items[i]
+				return true
+			}
+		}
+		return false
+	})
+	return pod
+}
+
+// Two repositories whose build names collide build separately and at once,
+// and each client receives its own image.
+func TestKubeBuildNameCollision(t *testing.T) {
+	const ref = "jjj000"
+	a, b := collidingRepos(ref)
+	if buildName(a, ref) != buildName(b, ref) || imageName(a, ref) == imageName(b, ref) {
+		t.Fatalf("%s and %s do not collide", a, b)
+	}
+	ns := cluster.NewNamespace(t.Context(), t)
+	svc := startService(t, ns, builder.KubeConfig{})
+	first := svc.request(t, a+"/"+ref)
+	podA := podOf(t, ns, imageName(a, ref))
+	second := svc.request(t, b+"/"+ref)
+	podB := podOf(t, ns, imageName(b, ref))
+	if podA.Name != buildName(a, ref) {
+		t.Errorf("first pod %s, want upstream's name %s", podA.Name, buildName(a, ref))
+	}
+	if podB.Name == podA.Name || len(podB.Name) > 63 || !strings.HasPrefix(podB.Name, "build-") {
+		t.Errorf("second pod %s: want a distinct name of at most 63 characters", podB.Name)
+	}
+	finish(t, ns, podB.Name, testcluster.Succeeded())
+	assertEvents(t, second.wait(t), []string{waitingEvent, readyEvent(b, ref)})
+	finish(t, ns, podA.Name, testcluster.Succeeded())
+	assertEvents(t, first.wait(t), []string{waitingEvent, readyEvent(a, ref)})
+}

@@ -132,46 +132,92 @@ func (l *Local) Check(ctx context.Context) error {
 }
 
 // Run builds req in a container, or attaches to the container already
-// building it (started by another request, replica or before a restart).
+// building its image (started by another request, replica or before a
+// restart).
 func (l *Local) Run(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) error {
 	if f := l.ping(ctx); f != nil {
 		return f
 	}
-	ictx, cancel := context.WithTimeout(ctx, engineTimeout)
-	_, err := l.engine.ContainerInspect(ictx, req.Name, client.ContainerInspectOptions{})
-	cancel()
-	switch {
-	case cerrdefs.IsNotFound(err):
+	name, building, err := l.claim(ctx, req)
+	if err != nil {
+		return err
+	}
+	req.Name = name
+	if !building {
 		if err := l.queue.wait(ctx, req, log); err != nil {
 			return err
 		}
-		defer l.queue.done(req.Name)
-		if err := l.create(ctx, req, log); err != nil {
+		defer func() { l.queue.done(req.Name) }()
+		created, err := l.create(ctx, req, log)
+		if err != nil {
 			return err
 		}
-	case err != nil:
-		return l.engineFailure(ctx, "inspect build container", req.Name, err)
+		l.queue.rename(req.Name, created)
+		req.Name = created
 	}
+	trackerFrom(ctx).start() // admitted, or attached to a container already building
 	w := &containerWatch{l: l, req: req, logRecorder: logRecorder{log: log}}
 	return w.run(ctx)
 }
 
-// create creates the build container, pulling the build image when the
-// engine lacks it. A container of that name existing already is a build
-// started meanwhile, and is attached to.
-func (l *Local) create(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) error {
-	opts := l.cfg.container(req, l.socket)
-	_, err := l.engine.ContainerCreate(ctx, opts)
-	if cerrdefs.IsNotFound(err) { // the build image
-		if f := l.pull(ctx, log); f != nil {
-			return f
+// claim picks req's container name: the first of its names whose container
+// builds req's image (building), else the first free one.
+func (l *Local) claim(ctx context.Context, req binderbuild.BuildRequest) (name string, building bool, err error) {
+	for _, n := range buildNames(req) {
+		switch image, err := l.imageOf(ctx, n); {
+		case cerrdefs.IsNotFound(err):
+			return n, false, nil
+		case err != nil:
+			return "", false, l.engineFailure(ctx, "inspect build container", n, err)
+		case image == req.Image:
+			return n, true, nil
 		}
-		_, err = l.engine.ContainerCreate(ctx, opts)
 	}
-	if err == nil || cerrdefs.IsConflict(err) {
-		return nil
+	return "", false, nameClash(req)
+}
+
+// imageOf returns the image that the container called name builds.
+func (l *Local) imageOf(ctx context.Context, name string) (string, error) {
+	ictx, cancel := context.WithTimeout(ctx, engineTimeout)
+	defer cancel()
+	res, err := l.engine.ContainerInspect(ictx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", err
 	}
-	return l.engineFailure(ctx, "create build container", req.Name, err)
+	if res.Container.Config == nil {
+		return "", nil
+	}
+	return res.Container.Config.Labels[imageKey], nil
+}
+
+// create creates the build container under req.Name or, when a container
+// of another image took that name meanwhile, under the alternative name,
+// pulling the build image when the engine lacks it. A container of req's
+// image existing already is a build started meanwhile, and is attached to.
+// It returns the container's name.
+func (l *Local) create(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) (string, error) {
+	for _, name := range buildNames(req) {
+		r := req
+		r.Name = name
+		opts := l.cfg.container(r, l.socket)
+		_, err := l.engine.ContainerCreate(ctx, opts)
+		if cerrdefs.IsNotFound(err) { // the build image
+			if f := l.pull(ctx, log); f != nil {
+				return "", f
+			}
+			_, err = l.engine.ContainerCreate(ctx, opts)
+		}
+		if err == nil {
+			return name, nil
+		}
+		if !cerrdefs.IsConflict(err) {
+			return "", l.engineFailure(ctx, "create build container", name, err)
+		}
+		if image, err := l.imageOf(ctx, name); err == nil && image == req.Image {
+			return name, nil
+		}
+	}
+	return "", nameClash(req)
 }
 
 // engineFailure logs an unexpected engine error and returns the failure
@@ -225,6 +271,7 @@ func (c LocalConfig) container(req binderbuild.BuildRequest, socket string) clie
 				nameLabel:      req.Name,
 				componentLabel: buildComponent,
 				repoAnnotation: req.RepoURL,
+				imageKey:       req.Image,
 			},
 		},
 		HostConfig: &container.HostConfig{

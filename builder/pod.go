@@ -148,7 +148,7 @@ func (c PodConfig) pod(req binderbuild.BuildRequest, stickyNode string) *corev1.
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        req.Name,
 			Labels:      map[string]string{"name": req.Name, componentLabel: buildComponent},
-			Annotations: map[string]string{repoAnnotation: req.RepoURL},
+			Annotations: map[string]string{repoAnnotation: req.RepoURL, imageKey: req.Image},
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever,

@@ -97,6 +97,19 @@ func (q *queue) done(name string) {
 	q.admit()
 }
 
+// rename moves the slot of an admitted build that took another name.
+func (q *queue) rename(from, to string) {
+	if from == to {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if repo, ok := q.admitted[from]; ok {
+		delete(q.admitted, from)
+		q.admitted[to] = repo
+	}
+}
+
 func (q *queue) remove(t *ticket) {
 	q.mu.Lock()
 	for i, w := range q.waiting {

@@ -31,6 +31,9 @@ type tracker struct {
 	log    *slog.Logger
 	now    func() time.Time
 	queued time.Time
+	// onQueue, when set, is told when the build enters and leaves the
+	// executor's queue.
+	onQueue func(queued bool)
 
 	mu         sync.Mutex
 	started    bool
@@ -84,6 +87,9 @@ func (t *tracker) enqueued() {
 	t.enqueuedAt = t.now()
 	t.mu.Unlock()
 	t.m.queued()
+	if t.onQueue != nil {
+		t.onQueue(true)
+	}
 }
 
 // dequeued records that the build left the queue; an admitted build has
@@ -95,6 +101,9 @@ func (t *tracker) dequeued(admitted bool) {
 	t.mu.Lock()
 	waited := t.now().Sub(t.enqueuedAt)
 	t.mu.Unlock()
+	if t.onQueue != nil {
+		t.onQueue(false)
+	}
 	t.m.dequeued(admitted, waited.Seconds())
 	if admitted {
 		t.start()
