@@ -124,6 +124,11 @@ func (b *BanList) UnmarshalText(text []byte) error {
 		if label == "" {
 			label = strings.TrimSpace(cidr)
 		}
+		// One IPv6 subscriber holds a /64: banning less would let it
+		// rotate addresses.
+		if p.Addr().Is6() && !p.Addr().Is4In6() && p.Bits() > 64 {
+			p, _ = p.Addr().Prefix(64)
+		}
 		out = append(out, BanNetwork{Prefix: p, Label: label})
 	}
 	*b = out
@@ -294,7 +299,7 @@ func (c AccessConfig) clientIP(r *http.Request) netip.Addr {
 			if err != nil {
 				break
 			}
-			client = a.Unmap()
+			client = a.Unmap().WithZone("")
 			if !c.TrustedProxies.Contains(client) {
 				break
 			}
@@ -302,7 +307,7 @@ func (c AccessConfig) clientIP(r *http.Request) netip.Addr {
 		return client
 	}
 	if a, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-Ip"))); err == nil {
-		return a.Unmap()
+		return a.Unmap().WithZone("")
 	}
 	return peer
 }
@@ -316,7 +321,7 @@ func peerAddr(r *http.Request) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	return a.Unmap()
+	return a.Unmap().WithZone("")
 }
 
 // banned returns the refusal for a client in BanNetworks.
@@ -409,32 +414,47 @@ func (s *Server) access(next http.Handler) http.Handler {
 // check: authentication, the build token, then the rate limit. A valid
 // build token exempts from the rate limit; an authenticated user is counted
 // by name, anyone else by client IP.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec string) error {
+//
+// It returns the client's key: who the request counts against, in rate
+// limits and in the limit on builds one client starts.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec string) (client string, err error) {
 	user, err := s.authenticate(r)
 	if err != nil {
-		return err
+		return "", err
 	}
+	client = s.clientKey(r, user)
 	if tok := r.URL.Query().Get("build_token"); tok != "" {
 		if err := verifyBuildToken(s.cfg.BuildTokenSecret, tok, provider+"/"+rawSpec, requestOrigin(r),
 			s.cfg.BuildTokenCheckOrigin, s.now()); err != nil {
-			return userError(http.StatusForbidden, "Invalid build token")
+			return "", userError(http.StatusForbidden, "Invalid build token")
 		}
-		return nil
+		return client, nil
 	}
 	if s.limiter == nil {
-		return nil
+		return client, nil
 	}
-	key := "ip:" + s.cfg.clientIP(r).String()
-	if user != nil {
-		key = "user:" + user.Name
-	}
-	rl, err := s.limiter.Increment(key)
+	rl, err := s.limiter.Increment(client)
 	if err != nil {
-		s.log.InfoContext(r.Context(), "rate limit exceeded", "client", key, "reset", rl.Reset)
-		return err
+		s.log.InfoContext(r.Context(), "rate limit exceeded", "client", client, "reset", rl.Reset)
+		return "", err
 	}
 	rl.setHeaders(w.Header())
-	return nil
+	return client, nil
+}
+
+// clientKey is "user:<name>" for an authenticated user, else "ip:" and the
+// client's address; an IPv6 client is keyed by its /64, the block one
+// subscriber gets, so that rotating addresses within it does not help.
+func (s *Server) clientKey(r *http.Request, user *User) string {
+	if user != nil {
+		return "user:" + user.Name
+	}
+	ip := s.cfg.clientIP(r)
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return "ip:" + p.String()
+	}
+	return "ip:" + ip.String()
 }
 
 func (s *Server) now() time.Time {

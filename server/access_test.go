@@ -204,6 +204,8 @@ func TestClientIP(t *testing.T) {
 		{"invalid X-Real-Ip", "10.1.2.3:1234", []string{"X-Real-Ip", "hello"}, "10.1.2.3"},
 		{"IPv6 proxy", "[fd00::1]:80", []string{"X-Forwarded-For", "2001:db8::7"}, "2001:db8::7"},
 		{"IPv4-mapped peer", "[::ffff:192.0.2.1]:80", nil, "192.0.2.1"},
+		{"zoned hop", "[fd00::1]:80", []string{"X-Forwarded-For", "fe80::7%eth0"}, "fe80::7"},
+		{"zoned X-Real-Ip", "10.1.2.3:1234", []string{"X-Real-Ip", "fe80::7%25eth0"}, "fe80::7"},
 	}
 	for _, tc := range tests {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -214,6 +216,33 @@ func TestClientIP(t *testing.T) {
 		if got := cfg.clientIP(r).String(); got != tc.want {
 			t.Errorf("%s: clientIP = %s, want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// IPv6 clients count by their /64 in rate limits, build limits and bans:
+// a subscriber rotating addresses within it stays one client.
+func TestIPv6ClientsBySlash64(t *testing.T) {
+	s := New(t.Context(), Config{}, Deps{})
+	key := func(remote string) string {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		return s.clientKey(r, nil)
+	}
+	if a, b := key("[2001:db8:1:2::1]:80"), key("[2001:db8:1:2:ffff::9]:80"); a != b || a != "ip:2001:db8:1:2::/64" {
+		t.Errorf("keys of one /64: %q and %q, want both ip:2001:db8:1:2::/64", a, b)
+	}
+	if a, b := key("[2001:db8:1:2::1]:80"), key("[2001:db8:1:3::1]:80"); a == b {
+		t.Errorf("two /64s share the key %q", a)
+	}
+	if got := key("192.0.2.1:80"); got != "ip:192.0.2.1" {
+		t.Errorf("IPv4 key = %q, want ip:192.0.2.1", got)
+	}
+	var bans BanList
+	if err := bans.UnmarshalText([]byte("2001:db8:1:2::1=abuser")); err != nil {
+		t.Fatal(err)
+	}
+	if label, ok := bans.Match(netip.MustParseAddr("2001:db8:1:2:abcd::1")); !ok || label != "abuser" {
+		t.Errorf("another address of a banned address's /64: Match = %q, %v, want abuser, true", label, ok)
 	}
 }
 

@@ -33,7 +33,8 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prefix := chi.URLParam(r, "provider")
-	if err := s.admit(w, r, prefix, s.rawSpec(r, prefix)); err != nil { // auth, build token, rate limit
+	client, err := s.admit(w, r, prefix, s.rawSpec(r, prefix)) // auth, build token, rate limit
+	if err != nil {
 		s.fail(st, r, err)
 		return
 	}
@@ -75,7 +76,10 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"}))
 		return
 	}
-	log, err := s.startBuild(r.Context(), binderbuild.BuildRequest{
+	// The client follows the build until it leaves, which for a parked
+	// connection is after this handler returns.
+	following, leave := context.WithCancel(context.WithoutCancel(r.Context()))
+	log, err := s.startBuild(following, binderbuild.BuildRequest{
 		Name:           binderbuild.BuildName(resolved.BuildSlug, resolved.ResolvedRef),
 		RepoURL:        resolved.URL,
 		Ref:            resolved.ResolvedRef,
@@ -84,12 +88,14 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		Provider:       resolved.Provider,
 		ProviderName:   resolved.ProviderName,
 		Spec:           resolved.Spec,
+		Owner:          client,
 	})
 	if err != nil {
+		leave()
 		s.fail(st, r, err)
 		return
 	}
-	s.follow(r, st, log, image)
+	s.follow(r, st, log, image, leave)
 }
 
 // rawSpec returns the still percent-encoded spec: routers decode some paths
@@ -180,12 +186,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // follow streams the build's log to one client until the build ends or the
-// client leaves. The build itself goes on without the client.
-func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image string) {
-	if s.park(st.w, r, st, log, image) {
+// client leaves, then calls leave. A build that has started goes on without
+// the client.
+func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image string, leave func()) {
+	if s.park(st.w, r, st, log, image, leave) {
 		st.parked = log // the fan-out sends the last event
 		return
 	}
+	defer leave()
 	ctx := r.Context()
 	for cursor := 0; ; {
 		evs, next, done, changed := log.Read(cursor)

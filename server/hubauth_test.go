@@ -233,8 +233,19 @@ func TestTokenCacheBounded(t *testing.T) {
 
 func TestHubHealthCheck(t *testing.T) {
 	hub := newFakeHub(t)
-	ts, _ := hubServer(t, hub.URL+"/hub/api", nil, nil)
-	resp, err := http.Get(ts.URL + "/health")
+	cfg := AccessConfig{Auth: AuthJupyterHub, JupyterhubApiUrl: hub.URL + "/hub/api"}
+	hubAuth, checks, err := NewAuth(cfg, &http.Client{Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With authentication on, /health's details are the metrics token's.
+	ts := newTestServer(t, Config{APIOnly: true, MetricsToken: "mtok-1", AccessConfig: cfg}, Deps{Auth: hubAuth, Health: checks})
+	req, err := http.NewRequest(http.MethodGet, ts.URL+"/health", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer mtok-1")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,12 +60,38 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		return
 	}
+	if !s.mayInspect(r) {
+		rep.Checks = nil // who may not see the details still sees ok
+	}
 	writeJSON(w, status, rep)
+}
+
+// mayInspect reports whether r may see /health's details and /metrics:
+// anyone unless a metrics token is set or authentication is on; then only
+// with "Authorization: Bearer <metrics token>".
+func (s *Server) mayInspect(r *http.Request) bool {
+	if s.cfg.MetricsToken == "" {
+		return s.cfg.Auth == "" || s.cfg.Auth == AuthNone
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.MetricsToken)) == 1
+}
+
+// protectMetrics serves /metrics only to those who may inspect the service.
+func (s *Server) protectMetrics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.MetricsToken != "" && !s.mayInspect(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="binderbuild metrics"`)
+			http.Error(w, "metrics need BINDERBUILD_METRICS_TOKEN as a bearer token", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type healthReport struct {
 	OK     bool          `json:"ok"`
-	Checks []checkResult `json:"checks"`
+	Checks []checkResult `json:"checks,omitempty"`
 }
 
 type checkResult struct {
@@ -78,6 +106,7 @@ type checkResult struct {
 type healthCache struct {
 	checks []HealthCheck
 	ttl    time.Duration
+	redact func(string) string // errors may quote URLs with credentials
 	group  singleflight.Group
 
 	mu   sync.Mutex
@@ -85,11 +114,11 @@ type healthCache struct {
 	at   time.Time
 }
 
-func newHealthCache(checks []HealthCheck, ttl time.Duration) *healthCache {
+func newHealthCache(checks []HealthCheck, ttl time.Duration, redact func(string) string) *healthCache {
 	if ttl <= 0 {
 		ttl = healthCacheTTL
 	}
-	return &healthCache{checks: checks, ttl: ttl}
+	return &healthCache{checks: checks, ttl: ttl, redact: redact}
 }
 
 func (h *healthCache) get(ctx context.Context) healthReport {
@@ -122,7 +151,7 @@ func (h *healthCache) run(ctx context.Context) healthReport {
 			res := checkResult{Service: c.Service, OK: err == nil, Optional: c.Optional,
 				LatencyMS: float64(time.Since(start).Microseconds()) / 1000}
 			if err != nil {
-				res.Error = err.Error()
+				res.Error = h.redact(err.Error())
 			}
 			rep.Checks[i] = res
 		})

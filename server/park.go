@@ -9,10 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/binderbuild/binderbuild/events"
 )
@@ -23,21 +20,27 @@ import (
 // then costs its socket and a cursor instead of a goroutine, a request and
 // three buffers (about 36 KiB). Disconnects are noticed at the next write or
 // heartbeat.
-
-// writeTimeout bounds one write to a parked client; a client that reads
-// slower than that is dropped rather than holding up the others.
-const writeTimeout = 10 * time.Second
+//
+// Writes never block the fan-out: each client takes what its socket accepts
+// now (tryWrite), and a client whose socket is full gets a goroutine that
+// writes the rest of its chunk as the client reads (writeOut), while the
+// fan-out goes on with the others. So a client that does not read delays
+// only itself, and one that reads nothing for Config.ClientStallTimeout is
+// dropped.
 
 type parked struct {
 	conn   net.Conn
-	cursor int
-	count  *atomic.Int64 // the server's parked clients
-}
-
-// close ends the client's connection.
-func (c *parked) close() {
-	c.conn.Close()
-	c.count.Add(-1)
+	cursor int    // the next event of the log to send
+	out    []byte // the unsent rest of a chunk shared by the round's clients
+	// final marks out as the last event and the end of the body: the
+	// client is closed once it is sent.
+	final bool
+	// busy is set while writeOut owns out and err; err is why the
+	// connection failed.
+	busy atomic.Bool
+	err  error
+	// ended runs once when the client's connection is closed.
+	ended func()
 }
 
 // fanout writes one build's log to its parked clients.
@@ -52,10 +55,10 @@ type fanout struct {
 }
 
 // park takes over the connection of a request following log and hands it to
-// the build's fan-out. It reports false, leaving the request alone, when the
-// connection cannot be taken over (HTTP/2, a test recorder) or the stream
-// has started already.
-func (s *Server) park(w http.ResponseWriter, r *http.Request, st *stream, log *events.Log, image string) bool {
+// the build's fan-out; ended runs when the fan-out closes it. It reports
+// false, leaving the request alone, when the connection cannot be taken over
+// (HTTP/2, a test recorder) or the stream has started already.
+func (s *Server) park(w http.ResponseWriter, r *http.Request, st *stream, log *events.Log, image string, ended func()) bool {
 	if st.written || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
 		return false
 	}
@@ -68,13 +71,8 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, st *stream, log *e
 	_ = w.Header().Write(&head) // writes to a buffer cannot fail
 	head.WriteString("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
 	_ = conn.SetDeadline(time.Time{})
-	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := conn.Write(head.Bytes()); err != nil {
-		conn.Close()
-		return true
-	}
 	s.parkedClients.Add(1)
-	c := &parked{conn: conn, count: &s.parkedClients}
+	c := &parked{conn: conn, out: head.Bytes(), ended: ended}
 	for !s.fanoutFor(log, image).add(c) {
 		// That fan-out just ended; the next one serves the finished log.
 	}
@@ -101,17 +99,23 @@ func (f *fanout) add(c *parked) bool {
 		return false
 	}
 	f.pending = append(f.pending, c)
+	f.poke()
+	return true
+}
+
+// poke wakes the fan-out for another round.
+func (f *fanout) poke() {
 	select {
 	case f.wake <- struct{}{}:
 	default:
 	}
-	return true
 }
 
-// runFanout writes the log to every client until the build ends, then the
-// last event, and closes the connections.
+// runFanout writes the log to every client until the build has ended and
+// every client has its last event or is gone.
 func (s *Server) runFanout(f *fanout) {
 	var clients []*parked
+	var last []byte // the last event and the end of the body, once done
 	for {
 		f.mu.Lock()
 		clients = append(clients, f.pending...)
@@ -119,31 +123,38 @@ func (s *Server) runFanout(f *fanout) {
 		f.mu.Unlock()
 		// Taken before writing, so that an event appended during the round
 		// wakes the next one.
-		_, _, _, changed := f.log.Read(f.log.Len())
-		done := s.writeRound(f, &clients)
-		if done {
-			if s.endFanout(f, &clients) {
+		_, _, done, changed := f.log.Read(f.log.Len())
+		if done && last == nil {
+			_, err := f.log.Result()
+			last = append(encodeChunk([]events.Event{s.resultEvent(s.ctx, err, f.image)}), "0\r\n\r\n"...)
+		}
+		s.writeRound(f, &clients, last)
+		if done && len(clients) == 0 {
+			if s.endFanout(f) {
 				return
 			}
 			continue // clients arrived while ending
 		}
 		select {
 		case <-changed:
-		case <-f.wake:
+		case <-f.wake: // a client arrived, or a writeOut ended
 		case <-s.beat.C():
-			clients = heartbeatAll(clients)
+			clients = s.heartbeatAll(f, clients)
 		case <-s.ctx.Done():
-			closeAll(clients)
-			s.endFanout(f, new([]*parked))
+			for _, c := range clients {
+				s.closeClient(c)
+			}
+			s.endFanout(f)
 			return
 		}
 	}
 }
 
-// writeRound sends every client the events it has not seen, dropping those
-// that fail. Clients at the same cursor share one encoded chunk; many
-// clients are written by one goroutine per CPU.
-func (s *Server) writeRound(f *fanout, clients *[]*parked) (done bool) {
+// writeRound gives every client the events it has not seen (and, once the
+// build is done, last), dropping clients whose connection failed. Clients at
+// the same cursor share one encoded chunk; many clients are written by one
+// goroutine per CPU.
+func (s *Server) writeRound(f *fanout, clients *[]*parked, last []byte) {
 	type chunk struct {
 		data []byte
 		next int
@@ -155,19 +166,21 @@ func (s *Server) writeRound(f *fanout, clients *[]*parked) (done bool) {
 			chunks[c.cursor] = chunk{encodeChunk(evs), next}
 		}
 	}
-	_, _, done, _ = f.log.Read(f.log.Len())
-	send := func(part []*parked) {
-		for _, c := range part {
-			ch := chunks[c.cursor]
-			if len(ch.data) > 0 && write(c.conn, ch.data) != nil {
-				c.close()
-				c.conn = nil
-				continue
-			}
-			c.cursor = ch.next
+	refill := func(c *parked) {
+		if ch := chunks[c.cursor]; len(ch.data) > 0 {
+			c.out, c.cursor = ch.data, ch.next
+		} else if last != nil {
+			c.out, c.final = last, true
 		}
 	}
-	eachPart(*clients, send)
+	eachPart(*clients, func(part []*parked) {
+		for _, c := range part {
+			if !s.feed(f, c, refill) {
+				s.closeClient(c)
+				c.conn = nil
+			}
+		}
+	})
 	kept := (*clients)[:0]
 	for _, c := range *clients {
 		if c.conn != nil {
@@ -175,7 +188,62 @@ func (s *Server) writeRound(f *fanout, clients *[]*parked) (done bool) {
 		}
 	}
 	*clients = kept
-	return done
+}
+
+// feed writes the client its pending bytes and what refill gives it next,
+// as far as its socket takes them now; the rest goes to writeOut. It
+// reports false when the client is to be closed: its connection failed or
+// its last event is out.
+func (s *Server) feed(f *fanout, c *parked, refill func(*parked)) bool {
+	if c.busy.Load() {
+		return true
+	}
+	if c.err != nil {
+		return false
+	}
+	for {
+		if len(c.out) == 0 {
+			if c.final {
+				return false
+			}
+			refill(c)
+			if len(c.out) == 0 {
+				return true
+			}
+		}
+		n, err := tryWrite(c.conn, c.out)
+		c.out = c.out[n:]
+		if err != nil {
+			return false
+		}
+		if len(c.out) > 0 {
+			c.busy.Store(true)
+			go s.writeOut(f, c)
+			return true
+		}
+	}
+}
+
+// writeOut writes the rest of a client's chunk as the client reads it,
+// then wakes the fan-out. A client that takes nothing for
+// ClientStallTimeout fails.
+func (s *Server) writeOut(f *fanout, c *parked) {
+	defer f.poke()
+	defer c.busy.Store(false)
+	for len(c.out) > 0 {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(s.cfg.ClientStallTimeout))
+		n, err := c.conn.Write(c.out)
+		c.out = c.out[n:]
+		if err != nil && (n == 0 || !isTimeout(err)) {
+			c.err = err
+			return
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // parallelWrites is the number of clients above which a round is split.
@@ -197,9 +265,9 @@ func eachPart(clients []*parked, fn func([]*parked)) {
 	wg.Wait()
 }
 
-// endFanout sends the last event and closes every client. It reports false
-// when clients were added meanwhile (they get the whole log first).
-func (s *Server) endFanout(f *fanout, clients *[]*parked) bool {
+// endFanout retires the fan-out. It reports false when clients were added
+// meanwhile (they get the whole log first).
+func (s *Server) endFanout(f *fanout) bool {
 	f.mu.Lock()
 	if len(f.pending) > 0 {
 		f.mu.Unlock()
@@ -210,14 +278,17 @@ func (s *Server) endFanout(f *fanout, clients *[]*parked) bool {
 	s.fanoutMu.Lock()
 	delete(s.fanouts, f.log)
 	s.fanoutMu.Unlock()
-	_, err := f.log.Result()
-	last := encodeChunk([]events.Event{s.resultEvent(s.ctx, err, f.image)})
-	last = append(last, "0\r\n\r\n"...)
-	for _, c := range *clients {
-		_ = write(c.conn, last)
-		c.close()
-	}
 	return true
+}
+
+// closeClient ends the client's connection; a writeOut still running then
+// fails at once.
+func (s *Server) closeClient(c *parked) {
+	c.conn.Close()
+	s.parkedClients.Add(-1)
+	if c.ended != nil {
+		c.ended()
+	}
 }
 
 // encodeChunk is one chunk of the chunked transfer coding holding evs.
@@ -244,49 +315,23 @@ func frameChunk(p []byte) []byte {
 
 var heartbeatChunk = frameChunk(heartbeatBytes)
 
-func write(c net.Conn, p []byte) error {
-	_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.Write(p)
-	return err
-}
-
-// heartbeatAll sends the heartbeat and drops clients that have gone.
-func heartbeatAll(clients []*parked) []*parked {
+// heartbeatAll sends the heartbeat to clients that are up to date and
+// drops those that have gone.
+func (s *Server) heartbeatAll(f *fanout, clients []*parked) []*parked {
 	kept := clients[:0]
 	for _, c := range clients {
-		if peerClosed(c.conn) || write(c.conn, heartbeatChunk) != nil {
-			c.close()
+		if !c.busy.Load() && len(c.out) == 0 {
+			if peerClosed(c.conn) {
+				s.closeClient(c)
+				continue
+			}
+			c.out = heartbeatChunk
+		}
+		if !s.feed(f, c, func(*parked) {}) {
+			s.closeClient(c)
 			continue
 		}
 		kept = append(kept, c)
 	}
 	return kept
-}
-
-func closeAll(clients []*parked) {
-	for _, c := range clients {
-		c.close()
-	}
-}
-
-// peerClosed peeks at the socket without waiting: a client that closed its
-// end has sent a FIN (or a reset), which a write alone notices only one
-// write later.
-func peerClosed(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	closed := false
-	_ = raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		closed = (n == 0 && err == nil) || errors.Is(err, unix.ECONNRESET)
-		return true
-	})
-	return closed
 }

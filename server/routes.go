@@ -26,7 +26,7 @@ func (s *Server) router() chi.Router {
 		r.Head("/health", s.handleHealth)
 		r.Get("/api/repoproviders", s.handleRepoProviders)
 		if s.deps.MetricsHandler != nil {
-			r.Method(http.MethodGet, "/metrics", s.deps.MetricsHandler)
+			r.Method(http.MethodGet, "/metrics", s.protectMetrics(s.deps.MetricsHandler))
 		}
 		if s.deps.UI != nil {
 			// The build page: always under ui/, at the root too outside

@@ -22,10 +22,15 @@ type Config struct {
 	BaseURL           string        `split_words:"true" default:"/" desc:"URL prefix of every route; normalised to start and end with /"`
 	APIOnly           bool          `split_words:"true" default:"true" desc:"build-only service: build_only=true is honoured only when true (upstream enable_api_only_mode)"`
 	HeartbeatInterval time.Duration `split_words:"true" default:"30s" desc:"interval of the :heartbeat comment on event streams"`
-	ImagePrefix       string        `split_words:"true" desc:"prefix of built image names, e.g. registry.example.com/binder/r2d- (empty: the embedded registry, see BINDERBUILD_EMBEDDED_REGISTRY_LISTEN)"`
+	// ClientStallTimeout drops a waiting client that reads nothing for that
+	// long while events wait for it; others are never held up by it.
+	ClientStallTimeout time.Duration `split_words:"true" default:"10s" desc:"how long a waiting client may read nothing of the events sent to it before it is disconnected"`
+	ImagePrefix        string        `split_words:"true" desc:"prefix of built image names, e.g. registry.example.com/binder/r2d- (empty: the embedded registry, see BINDERBUILD_EMBEDDED_REGISTRY_LISTEN)"`
 	// FallbackDelay is the pause before retrying a GitHub master/main link
 	// with HEAD; upstream waits 10 s on purpose so broken links get fixed.
 	FallbackDelay time.Duration `ignored:"true"`
+	// MetricsToken guards /metrics and the details of /health.
+	MetricsToken string `split_words:"true" desc:"bearer token that /metrics and the details of /health require (secret); without it /metrics is open, and /health shows its details unless authentication is on"`
 	// HealthCacheTTL keeps probes from turning into load on the dependencies.
 	HealthCacheTTL time.Duration `split_words:"true" default:"5s" desc:"how long /health reuses the results of its dependency checks"`
 	// AccessConfig: authentication, rate limit, bans, spec lists, CORS.
@@ -49,7 +54,9 @@ type ImageChecker interface {
 	Exists(ctx context.Context, image string) (bool, error)
 }
 
-// Builder starts or joins the build of an image and returns its log.
+// Builder starts or joins the build of an image and returns its log. ctx is
+// the client's: it ends when the client stops following the build, and a
+// build still queued when all its clients have left may be dropped.
 type Builder interface {
 	Build(ctx context.Context, req binderbuild.BuildRequest) (*events.Log, error)
 }
@@ -82,6 +89,9 @@ type Deps struct {
 	Version    string
 	BuildImage string
 	Log        *slog.Logger
+	// Redactor removes the service's secrets and URL credentials from the
+	// server's logs and /health; nil: URL credentials only.
+	Redactor *events.Redactor
 	// Auth identifies /build callers (NewAuth); nil: no authentication.
 	Auth Authenticator
 	// Now is the clock of rate limits and build tokens; nil: time.Now.
@@ -117,6 +127,9 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = 30 * time.Second
 	}
+	if cfg.ClientStallTimeout <= 0 {
+		cfg.ClientStallTimeout = 10 * time.Second
+	}
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
@@ -124,9 +137,9 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 		cfg:       cfg,
 		deps:      deps,
 		providers: make(map[string]Provider, len(deps.Providers)),
-		log:       slog.New(events.NewRedactor().Handler(deps.Log.Handler())), // no credentials from URLs in logs
+		log:       slog.New(deps.Redactor.Handler(deps.Log.Handler())), // no credentials in logs
 		beat:      newHeartbeat(ctx, cfg.HeartbeatInterval),
-		health:    newHealthCache(deps.Health, cfg.HealthCacheTTL),
+		health:    newHealthCache(deps.Health, cfg.HealthCacheTTL, deps.Redactor.String),
 		ctx:       ctx,
 		fanouts:   make(map[*events.Log]*fanout),
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -435,5 +436,174 @@ func TestDisconnectFreesClient(t *testing.T) {
 	waitFor(t, func() bool { return srv.parkedClients.Load() == 0 })
 	if shared.Running() != 1 {
 		t.Errorf("running builds = %d, want 1: the build must outlive its client", shared.Running())
+	}
+}
+
+// A client that never reads delays nobody else: a client that reads gets
+// the whole build while twenty that read nothing are still connected.
+func TestSlowClientsDelayNobody(t *testing.T) {
+	line := strings.Repeat("x", 1000)
+	var evs []events.Event // 2 MB: more than the sockets of the slow clients hold
+	for range 2000 {
+		evs = append(evs, events.Message("building", line))
+	}
+	gate := make(chan struct{})
+	shared := builder.NewShared(t.Context(), &scriptExec{events: evs, gate: gate}, time.Minute)
+	srv := New(t.Context(), Config{APIOnly: true, ImagePrefix: "r/", ClientStallTimeout: time.Hour},
+		Deps{Providers: []Provider{ghLike(map[string]string{"HEAD": sha})}, Images: present(), Builder: shared})
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Listener = smallSendBuffers{ts.Listener}
+	ts.Start()
+	defer ts.Close()
+	const slow = 20
+	smallBuffer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	for range slow {
+		conn, err := smallBuffer.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprint(conn, "GET /build/gh/org/repo/HEAD?build_only=true HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+	}
+	waitFor(t, func() bool { return srv.parkedClients.Load() == slow })
+	got := make(chan []string)
+	go func() { got <- readEvents(t, ts.URL+"/build/gh/org/repo/HEAD?build_only=true") }()
+	waitFor(t, func() bool { return srv.parkedClients.Load() == slow+1 })
+	close(gate)
+	frames := <-got
+	if len(frames) != len(evs)+2 || !strings.Contains(frames[len(frames)-1], `"phase": "ready"`) {
+		t.Fatalf("the reading client got %d events ending with %.100s, want %d ending with ready", len(frames), frames[len(frames)-1], len(evs)+2)
+	}
+	if n := srv.parkedClients.Load(); n != slow {
+		t.Errorf("%d clients still connected when the reading one was done, want the %d slow ones: it waited for them", n, slow)
+	}
+}
+
+// smallSendBuffers keeps the kernel from buffering a whole build log for a
+// client that does not read.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(64 << 10)
+	}
+	return c, err
+}
+
+// readEvents streams a /build request and returns its data lines.
+func readEvents(t *testing.T, url string) []string {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Error(err)
+	}
+	var frames []string
+	for _, f := range strings.Split(string(body), "\n\n") {
+		if d, ok := strings.CutPrefix(f, "data: "); ok {
+			frames = append(frames, d)
+		}
+	}
+	return frames
+}
+
+// One client may have only so many builds of its own running; joining
+// another's build does not count, and a finished build frees its place.
+func TestPerClientBuildLimit(t *testing.T) {
+	gate := make(chan struct{})
+	shared := builder.NewShared(t.Context(), &scriptExec{gate: gate}, 0, builder.WithOwnerLimit(1))
+	refs := map[string]string{"a": sha, "b": strings.Repeat("b", 40)}
+	srv := New(t.Context(), Config{APIOnly: true, ImagePrefix: "r/"},
+		Deps{Providers: []Provider{ghLike(refs)}, Images: present(), Builder: shared})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	first := make(chan []string)
+	go func() { first <- readEvents(t, ts.URL+"/build/gh/org/repo/a?build_only=true") }()
+	waitFor(t, func() bool { return srv.parkedClients.Load() == 1 })
+	joined := make(chan []string)
+	go func() { joined <- readEvents(t, ts.URL+"/build/gh/org/repo/a?build_only=true") }()
+	waitFor(t, func() bool { return srv.parkedClients.Load() == 2 })
+	refused := readEvents(t, ts.URL+"/build/gh/org/repo/b?build_only=true")
+	want := `{"phase": "failed", "status_code": 429, "message": "You already have 1 builds running, the most allowed at once. Wait for one of them to finish, then try again.\n"}`
+	if len(refused) != 1 || refused[0] != want {
+		t.Errorf("second build of the same client: %q, want %q", refused, want)
+	}
+	close(gate)
+	for _, ch := range []chan []string{first, joined} {
+		if evs := <-ch; !strings.Contains(evs[len(evs)-1], `"phase": "ready"`) {
+			t.Errorf("build of the first request ended with %s, want ready", evs[len(evs)-1])
+		}
+	}
+	shared.Wait()
+	if evs := readEvents(t, ts.URL+"/build/gh/org/repo/b?build_only=true"); !strings.Contains(evs[len(evs)-1], `"phase": "ready"`) {
+		t.Errorf("build after the first ended: %s, want ready", evs[len(evs)-1])
+	}
+}
+
+// /health never shows credentials of configured URLs; with a metrics token
+// (or authentication on) only its holder sees /metrics and the details of
+// /health, others see ok or not ok.
+func TestHealthAndMetricsProtected(t *testing.T) {
+	hubDown := HealthCheck{Service: "JupyterHub", Check: func(context.Context) error {
+		return errors.New(`Get "http://svc:s3cretpw@hub:8081/hub/api/": dial tcp: connection refused; password s3cretpw`)
+	}}
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "metric 1\n") })
+	tokens := writeTokens(t, "alice tok-alice\n")
+	ta, err := LoadTokenAuth(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		cfg         Config
+		auth        Authenticator
+		bearer      string
+		wantDetails bool
+		wantMetrics int
+	}{
+		{"open", Config{}, nil, "", true, 200},
+		{"token, without it", Config{MetricsToken: "mtok-123"}, nil, "", false, 401},
+		{"token, wrong", Config{MetricsToken: "mtok-123"}, nil, "nope", false, 401},
+		{"token, with it", Config{MetricsToken: "mtok-123"}, nil, "mtok-123", true, 200},
+		{"auth on, no token", Config{AccessConfig: AccessConfig{Auth: AuthTokens}}, ta, "", false, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t, tc.cfg, Deps{Health: []HealthCheck{hubDown}, MetricsHandler: metrics, Auth: tc.auth,
+				Redactor: events.NewRedactor("s3cretpw")})
+			h := []string{}
+			if tc.bearer != "" {
+				h = []string{"Authorization", "Bearer " + tc.bearer}
+			}
+			resp, body := get(t, ts.URL, "/health", h...)
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("/health status %d, want 503", resp.StatusCode)
+			}
+			if strings.Contains(body, "s3cretpw") {
+				t.Errorf("/health shows a credential: %s", body)
+			}
+			if got := strings.Contains(body, `"checks"`); got != tc.wantDetails {
+				t.Errorf("/health = %s: details shown %v, want %v", body, got, tc.wantDetails)
+			}
+			if !tc.wantDetails && strings.TrimSpace(body) != `{"ok":false}` {
+				t.Errorf("/health without details = %s, want {\"ok\":false}", body)
+			}
+			if resp, _ := get(t, ts.URL, "/metrics", h...); resp.StatusCode != tc.wantMetrics {
+				t.Errorf("/metrics status %d, want %d", resp.StatusCode, tc.wantMetrics)
+			}
+		})
 	}
 }

@@ -39,10 +39,12 @@ type config struct {
 	UseRegistry           bool          `split_words:"true" default:"true" desc:"push built images to the registry of BINDERBUILD_IMAGE_PREFIX (without one: the embedded registry) and look for them there; false: no registry, every request builds"`
 	RegistryInsecureHosts []string      `split_words:"true" desc:"comma list of registry hosts reached over plain HTTP, e.g. 127.0.0.1:5000"`
 	RegistryNegativeTTL   time.Duration `split_words:"true" default:"5s" desc:"how long 'image not built' answers of the registry are reused"`
+	RegistryPositiveTTL   time.Duration `split_words:"true" default:"10m" desc:"how long 'image built' answers of the registry are reused; an image deleted behind the service's back (not by its own gc schedule, which clears them) is reported as built for at most that long"`
 
 	Executor string `default:"auto" desc:"how images are built: kubernetes, local (containers on the engine at DOCKER_HOST, default unix:///var/run/docker.sock), or auto (kubernetes when in a cluster or KUBECONFIG is set, else local)"`
 	builder.KubeConfig
 	LocalSettings
+	PerClientBuildLimit int `split_words:"true" default:"3" desc:"most builds one client (an authenticated user, else a client address, IPv6 by /64) may have started and running at once; joining a running build does not count (0: no limit)"`
 
 	MetricsRepoLabel bool `split_words:"true" default:"true" desc:"label binderhub_build_count_total with the repository URL (repo), as upstream; false leaves it empty to bound the number of series"`
 	events.SinkConfig
@@ -110,6 +112,9 @@ func (c config) validate() error {
 	}
 	if err := c.SinkConfig.Validate(); err != nil {
 		return err
+	}
+	if c.PerClientBuildLimit < 0 {
+		return fmt.Errorf("invalid BINDERBUILD_PER_CLIENT_BUILD_LIMIT=%d: want 0 (no limit) or more", c.PerClientBuildLimit)
 	}
 	if c.HeartbeatInterval <= 0 {
 		return fmt.Errorf("invalid BINDERBUILD_HEARTBEAT_INTERVAL=%s: must be positive", c.HeartbeatInterval)

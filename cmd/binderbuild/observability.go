@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -21,9 +22,17 @@ var providerNames = []string{"GitHub", "Git", "GitLab"}
 // redactor removes credentials in URLs and the configured secrets from
 // logs and events.
 func (c config) redactor() *events.Redactor {
-	secrets := []string{c.GithubToken, c.GitlabAccessToken, c.GitlabPrivateToken}
+	secrets := []string{c.GithubToken, c.GitlabAccessToken, c.GitlabPrivateToken, c.MetricsToken}
 	if len(c.BuildTokenSecret) > 0 {
 		secrets = append(secrets, hex.EncodeToString(c.BuildTokenSecret))
+	}
+	// The user info of configured URLs, also where an error message spells
+	// it out of its URL.
+	for _, raw := range []string{c.JupyterhubApiUrl, c.GithubApiUrl, c.GitlabUrl, c.EventsUrl} {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			pw, _ := u.User.Password()
+			secrets = append(secrets, pw, url.QueryEscape(pw))
+		}
 	}
 	return events.NewRedactor(secrets...)
 }

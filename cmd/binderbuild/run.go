@@ -82,7 +82,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	cfg.stdout = stdout // the stdout event sink
-	log := newLogger(stderr, cfg.LogLevel)
+	// Every log line, the standard library's too, loses tokens and URL
+	// credentials.
+	log := slog.New(cfg.redactor().Handler(newLogger(stderr, cfg.LogLevel).Handler()))
+	slog.SetDefault(log)
 
 	// Builds and event streams live on base, which ends before Shutdown so
 	// that open streams do not hold it up.

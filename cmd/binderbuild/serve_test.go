@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,7 @@ import (
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/binderbuild/binderbuild"
 )
@@ -243,6 +245,20 @@ func TestServeHelpListsSettings(t *testing.T) {
 	}
 }
 
+// BINDERBUILD_USE_REGISTRY=false means no registry even with a prefix:
+// every request builds, and nothing asks the registry.
+func TestUseRegistryFalse(t *testing.T) {
+	cfg := config{UseRegistry: false}
+	cfg.ImagePrefix = "registry.example.com/binder/"
+	images, health, err := newImageChecker(cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := images.(noRegistry); !ok || health != nil {
+		t.Errorf("newImageChecker with a prefix and UseRegistry=false = %T, %v, want noRegistry and no health check", images, health)
+	}
+}
+
 func TestInvalidConfig(t *testing.T) {
 	tests := []struct{ env, value, want string }{
 		{"BINDERBUILD_HEARTBEAT_INTERVAL", "soon", `invalid BINDERBUILD_HEARTBEAT_INTERVAL="soon": time: invalid duration "soon"`},
@@ -251,6 +267,8 @@ func TestInvalidConfig(t *testing.T) {
 		{"BINDERBUILD_GITHUB_API_URL", "ftp://x", `invalid BINDERBUILD_GITHUB_API_URL="ftp://x": want an http(s) URL`},
 		{"BINDERBUILD_BUILD_MEMORY_LIMIT", "lots", `invalid BINDERBUILD_BUILD_MEMORY_LIMIT="lots"`},
 		{"BINDERBUILD_EXECUTOR", "magic", `invalid BINDERBUILD_EXECUTOR="magic"`},
+		{"BINDERBUILD_GC_SCHEDULE", "CRON_TZ=Europe/Berlin", `BINDERBUILD_GC_SCHEDULE`},
+		{"BINDERBUILD_PER_CLIENT_BUILD_LIMIT", "-1", `invalid BINDERBUILD_PER_CLIENT_BUILD_LIMIT=-1`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {

@@ -27,11 +27,11 @@ type app struct {
 	close   func()
 }
 
-// wire builds every component from cfg. ctx is the server's lifetime.
+// wire builds every component from cfg. ctx is the server's lifetime; log
+// must redact (cfg.redactor), as serve's does.
 func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog.Logger) (*app, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	log = slog.New(cfg.redactor().Handler(log.Handler())) // no tokens or URL credentials in logs
 	emitter, err := newEmitter(cfg, reg, log)
 	if err != nil {
 		return nil, err
@@ -52,7 +52,11 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	if err != nil {
 		return nil, err
 	}
-	if err := startGC(ctx, getenv, kube, cfg.BuildNamespace, reg, log); err != nil {
+	var forget func() // in-service gc empties the registry cache
+	if c, ok := images.(*registry.Checker); ok {
+		forget = c.Forget
+	}
+	if err := startGC(ctx, getenv, kube, cfg.BuildNamespace, reg, forget, log); err != nil {
 		return nil, err
 	}
 	auth, authHealth, err := server.NewAuth(cfg.AccessConfig, &http.Client{Timeout: 30 * time.Second}, log)
@@ -61,7 +65,8 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	}
 	health = append(health, authHealth...)
 	shared := builder.NewShared(ctx, exec, time.Minute,
-		builder.WithMetrics(buildMetrics), builder.WithEvents(emitter), builder.WithLogger(log))
+		builder.WithMetrics(buildMetrics), builder.WithEvents(emitter), builder.WithLogger(log),
+		builder.WithOwnerLimit(cfg.PerClientBuildLimit))
 	srv := server.New(ctx, cfg.Config, server.Deps{
 		Providers:      newProviders(cfg, reg, log),
 		Images:         images,
@@ -74,6 +79,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		Version:        version(),
 		BuildImage:     cfg.BuildImage,
 		Log:            log,
+		Redactor:       cfg.redactor(),
 		Auth:           auth,
 	})
 	return &app{handler: srv, close: func() { shared.Wait(); closeEmitter(emitter, log); registryStopped() }}, nil
@@ -109,13 +115,14 @@ func newProviders(cfg config, reg prometheus.Registerer, log *slog.Logger) []ser
 // newImageChecker returns the registry checker and its health check. With
 // no image prefix there is no registry: every image counts as not built.
 func newImageChecker(cfg config, reg prometheus.Registerer, log *slog.Logger) (server.ImageChecker, []server.HealthCheck, error) {
-	if cfg.ImagePrefix == "" {
+	if cfg.ImagePrefix == "" || !cfg.UseRegistry {
 		return noRegistry{}, nil, nil
 	}
 	checker, err := registry.NewChecker(registry.Config{
 		ImagePrefix:   cfg.ImagePrefix,
 		InsecureHosts: cfg.RegistryInsecureHosts,
 		NegativeTTL:   cfg.RegistryNegativeTTL,
+		PositiveTTL:   cfg.RegistryPositiveTTL,
 	}, registry.NewMetrics(reg), log)
 	if err != nil {
 		return nil, nil, err
@@ -124,7 +131,7 @@ func newImageChecker(cfg config, reg prometheus.Registerer, log *slog.Logger) (s
 }
 
 // startGC runs registry retention on BINDERBUILD_GC_SCHEDULE, when set.
-func startGC(ctx context.Context, getenv func(string) string, kube kubernetes.Interface, ns string, reg prometheus.Registerer, log *slog.Logger) error {
+func startGC(ctx context.Context, getenv func(string) string, kube kubernetes.Interface, ns string, reg prometheus.Registerer, forget func(), log *slog.Logger) error {
 	settings, err := gc.SettingsFromEnv(getenv)
 	if err != nil || settings.Schedule == "" {
 		return err
@@ -144,6 +151,7 @@ func startGC(ctx context.Context, getenv func(string) string, kube kubernetes.In
 	if err != nil {
 		return err
 	}
+	sched.OnDelete = forget
 	go func() {
 		if err := sched.Run(ctx); err != nil && ctx.Err() == nil {
 			log.Error("registry gc schedule stopped", "error", err)
