@@ -2,9 +2,10 @@
 // pushed, by asking the image registry with go-containerregistry
 // (spec build-api.md §13), and probes the registry for /health.
 //
-// Positive answers are cached for the life of the process (tags are
-// resolved commit shas and do not move), negative answers for a short TTL,
-// errors never. Concurrent checks of one image share one registry request.
+// Positive answers are cached for Config.PositiveTTL (tags are resolved
+// commit shas and do not move, but images get deleted: by binderbuild gc,
+// which tells the cache through Forget, or by hand), negative answers for a
+// short TTL, errors never. Concurrent checks of one image share one registry request.
 package registry
 
 import (
@@ -35,6 +36,8 @@ var ErrUnauthorized = errors.New("registry refused credentials (401/403)")
 const (
 	// DefaultNegativeTTL is the default Config.NegativeTTL.
 	DefaultNegativeTTL = 5 * time.Second
+	// DefaultPositiveTTL is the default Config.PositiveTTL.
+	DefaultPositiveTTL = 10 * time.Minute
 	// DefaultAttempts is the default Config.Attempts.
 	DefaultAttempts = 3
 	// DefaultBackoff is the default Config.Backoff.
@@ -63,6 +66,10 @@ type Config struct {
 	// NegativeTTL is how long an "image absent" answer is cached, so that a
 	// burst of requests for a missing image sends one check. Default 5s.
 	NegativeTTL time.Duration `split_words:"true" default:"5s" desc:"how long an absent image is cached"`
+	// PositiveTTL is how long an "image present" answer is cached: an
+	// image deleted from the registry behind the service's back is answered
+	// as built for at most that long. Default 10m.
+	PositiveTTL time.Duration `split_words:"true" default:"10m" desc:"how long a present image is cached; an image deleted behind the service's back is reported as built for at most that long"`
 	// Attempts is the number of tries for a transient failure (5xx, 408,
 	// 429, network error) before Exists gives up. Default 3.
 	Attempts int `default:"3" desc:"tries per check on transient registry errors"`
@@ -98,14 +105,15 @@ type Checker struct {
 	attempts int
 	backoff  time.Duration
 	timeout  time.Duration
-	// negativeTTL is how long an entry of missing stays valid.
+	// negativeTTL and positiveTTL are how long entries of missing and
+	// found stay valid.
 	negativeTTL time.Duration
+	positiveTTL time.Duration
 	// probe is the image name Check asks for.
 	probe string
 
-	// found remembers images known to exist; tags never move, so entries
-	// never expire.
-	found *lru.Cache[string, struct{}]
+	// found maps images known to exist to the time that answer expires.
+	found *lru.Cache[string, time.Time]
 	// missing maps images known to be absent to the time that answer expires.
 	missing *lru.Cache[string, time.Time]
 	// flights coalesces concurrent checks of one image.
@@ -114,7 +122,7 @@ type Checker struct {
 	metrics *Metrics
 	log     *slog.Logger
 
-	// now is the clock of the negative cache (time.Now; tests replace it).
+	// now is the clock of the caches (time.Now; tests replace it).
 	now func() time.Time
 	// joined, when set by tests, is called once a cache-missing caller has
 	// joined (or started) the shared check for its image.
@@ -124,8 +132,8 @@ type Checker struct {
 // NewChecker returns a Checker for cfg. m may be nil (no metrics); log may
 // be nil (no logs). It makes no request.
 func NewChecker(cfg Config, m *Metrics, log *slog.Logger) (*Checker, error) {
-	if cfg.NegativeTTL < 0 || cfg.Attempts < 0 || cfg.Backoff < 0 || cfg.Timeout < 0 || cfg.CacheSize < 0 {
-		return nil, fmt.Errorf("registry config: negative NegativeTTL, Attempts, Backoff, Timeout or CacheSize")
+	if cfg.NegativeTTL < 0 || cfg.PositiveTTL < 0 || cfg.Attempts < 0 || cfg.Backoff < 0 || cfg.Timeout < 0 || cfg.CacheSize < 0 {
+		return nil, fmt.Errorf("registry config: negative NegativeTTL, PositiveTTL, Attempts, Backoff, Timeout or CacheSize")
 	}
 	c := &Checker{
 		insecure:    make(map[string]bool),
@@ -135,6 +143,7 @@ func NewChecker(cfg Config, m *Metrics, log *slog.Logger) (*Checker, error) {
 		backoff:     cmp.Or(cfg.Backoff, DefaultBackoff),
 		timeout:     cmp.Or(cfg.Timeout, DefaultTimeout),
 		negativeTTL: cmp.Or(cfg.NegativeTTL, DefaultNegativeTTL),
+		positiveTTL: cmp.Or(cfg.PositiveTTL, DefaultPositiveTTL),
 		probe:       strings.ToLower(strings.ReplaceAll(cfg.ImagePrefix, "_", "-")) + healthProbe,
 		metrics:     m,
 		log:         log,
@@ -160,7 +169,7 @@ func NewChecker(cfg Config, m *Metrics, log *slog.Logger) (*Checker, error) {
 	}
 	size := cmp.Or(cfg.CacheSize, DefaultCacheSize)
 	var err error
-	if c.found, err = lru.New[string, struct{}](size); err != nil {
+	if c.found, err = lru.New[string, time.Time](size); err != nil {
 		return nil, fmt.Errorf("registry cache: %w", err)
 	}
 	if c.missing, err = lru.New[string, time.Time](size); err != nil {
@@ -220,16 +229,29 @@ func (c *Checker) Exists(ctx context.Context, image string) (bool, error) {
 
 // cached returns the cached answer for image, if any.
 func (c *Checker) cached(image string) (found, ok bool) {
-	if _, ok := c.found.Get(image); ok {
-		return true, true
+	now := c.now()
+	if expires, ok := c.found.Get(image); ok {
+		if now.Before(expires) {
+			return true, true
+		}
+		c.found.Remove(image)
 	}
 	if expires, ok := c.missing.Peek(image); ok {
-		if c.now().Before(expires) {
+		if now.Before(expires) {
 			return false, true
 		}
 		c.missing.Remove(image)
 	}
 	return false, false
+}
+
+// Forget drops every cached answer, after binderbuild gc deleted images:
+// the next request for each image checks the registry again. (gc names
+// images as the registry lists them, which need not be the spelling the
+// service checks, so the whole cache goes.)
+func (c *Checker) Forget() {
+	c.found.Purge()
+	c.missing.Purge()
 }
 
 // shared is the check that concurrent callers for image share. It runs
@@ -246,7 +268,7 @@ func (c *Checker) shared(ctx context.Context, image string) (bool, error) {
 	switch {
 	case err != nil:
 	case found:
-		c.found.Add(image, struct{}{})
+		c.found.Add(image, c.now().Add(c.positiveTTL))
 		c.missing.Remove(image)
 	default:
 		c.missing.Add(image, c.now().Add(c.negativeTTL))

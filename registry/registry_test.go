@@ -179,12 +179,48 @@ func TestExistsCachesFound(t *testing.T) {
 		t.Fatalf("Exists(%q) = %v, %v, want true, nil", image, got, err)
 	}
 	before := ts.requests.Load()
-	clock.Advance(24 * time.Hour) // positive answers never expire
+	clock.Advance(DefaultPositiveTTL - time.Second)
 	if got, err := c.Exists(t.Context(), image); !got || err != nil {
 		t.Fatalf("second Exists(%q) = %v, %v, want true, nil", image, got, err)
 	}
 	if got := ts.requests.Load() - before; got != 0 {
 		t.Errorf("second Exists(%q) made %d registry requests, want 0", image, got)
+	}
+}
+
+// An image deleted from the registry behind the service's back is reported
+// as built for at most PositiveTTL; one that binderbuild gc deleted, not at
+// all once the cache is told (Forget).
+func TestExistsForgetsDeletedImages(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	image := ts.host() + "/binder/r2d-deleted-abc123:v1"
+	other := ts.host() + "/binder/r2d-gcd-abc123:v1"
+	ts.push(t, image)
+	ts.push(t, other)
+	c, clock := newTestChecker(t, Config{}, nil)
+	existsThenDelete := func(img string) {
+		t.Helper()
+		if got, err := c.Exists(t.Context(), img); !got || err != nil {
+			t.Fatalf("Exists(%q) = %v, %v, want true, nil", img, got, err)
+		}
+		ref, err := name.ParseReference(img, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Delete(ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	existsThenDelete(image)
+	clock.Advance(DefaultPositiveTTL)
+	if got, err := c.Exists(t.Context(), image); got || err != nil {
+		t.Errorf("Exists(%q) a TTL after its deletion = %v, %v, want false, nil", image, got, err)
+	}
+	existsThenDelete(other)
+	c.Forget() // what the gc schedule does after deleting
+	if got, err := c.Exists(t.Context(), other); got || err != nil {
+		t.Errorf("Exists(%q) after gc = %v, %v, want false, nil", other, got, err)
 	}
 }
 

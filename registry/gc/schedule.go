@@ -23,6 +23,9 @@ type Scheduler struct {
 	after func(time.Duration) <-chan time.Time
 	// done, when set by tests, is called after each run.
 	done func(Report, error)
+	// OnDelete, when set, is called after a run that deleted images, so
+	// that caches of the registry's contents forget them.
+	OnDelete func()
 }
 
 // NewScheduler returns a Scheduler that runs c with s at the times of
@@ -71,6 +74,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		} else {
 			s.log.InfoContext(ctx, "registry garbage collection done", "dry_run", rep.DryRun, "images", rep.Images,
 				"chosen", len(rep.Results), "deleted", rep.Deleted, "freed_bytes", rep.FreedBytes, "remaining_bytes", rep.RemainingBytes)
+		}
+		if rep.Deleted > 0 && s.OnDelete != nil {
+			s.OnDelete()
 		}
 		if s.done != nil {
 			s.done(rep, err)

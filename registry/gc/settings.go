@@ -402,8 +402,15 @@ func splitList(v string) []string {
 // cron expression ("0 3 * * *"), optionally led by "CRON_TZ=Area/City ", or
 // a descriptor: "@yearly", "@monthly", "@weekly", "@daily", "@hourly",
 // "@every <Go duration>" (e.g. "@every 6h").
-func ParseSchedule(spec string) (cron.Schedule, error) {
-	sched, err := cron.ParseStandard(strings.TrimSpace(spec))
+func ParseSchedule(spec string) (sched cron.Schedule, err error) {
+	// cron's parser panics on a time zone with no fields after it
+	// ("CRON_TZ=Europe/Berlin", "TZ=UTC").
+	defer func() {
+		if recover() != nil {
+			sched, err = nil, errors.New(`want a cron expression like "0 3 * * *", @daily, @hourly or "@every 6h", after the time zone if any`)
+		}
+	}()
+	sched, err = cron.ParseStandard(strings.TrimSpace(spec))
 	if err != nil {
 		return nil, fmt.Errorf("want a cron expression like \"0 3 * * *\", @daily, @hourly or \"@every 6h\": %w", err)
 	}
