@@ -189,14 +189,17 @@ func (r *Registry) append(u *upload, req *http.Request) error {
 		}
 	}
 	limit := int64(r.cfg.MaxUploadSize)
+	over := func() error {
+		return errorf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "blob larger than the registry's limit of %s", r.cfg.MaxUploadSize)
+	}
 	left := limit - u.size
 	if req.ContentLength > left {
-		return errorf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "blob larger than the registry's limit of %s bytes", strconv.FormatInt(limit, 10))
+		return over()
 	}
 	n, err := io.Copy(io.MultiWriter(u.f, u.h), io.LimitReader(req.Body, left+1))
 	u.size += n
 	if u.size > limit {
-		return errorf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "blob larger than the registry's limit of %s bytes", strconv.FormatInt(limit, 10))
+		return over()
 	}
 	if err != nil {
 		return fmt.Errorf("write upload: %w", err)
