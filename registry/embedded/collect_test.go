@@ -118,9 +118,9 @@ func digestOf(t *testing.T, img v1.Image) string {
 }
 
 // TestCollect deletes exactly the blobs no manifest of any repository
-// references: a deleted image's own layers, config and manifest go; layers
-// it shares with a kept image in another repository stay; kept images
-// still pull whole.
+// references, online after the manifest deletes: a deleted image's own
+// layers, config and manifest go; layers it shares with a kept image in
+// another repository stay; kept images and a kept index still pull whole.
 func TestCollect(t *testing.T) {
 	dir := t.TempDir()
 	host, reg := start(t, dir, embedded.Config{GCGrace: time.Nanosecond, GCInterval: time.Hour})
@@ -137,8 +137,27 @@ func TestCollect(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	idx, err := random.Index(512, 1, 2) // kept: its platform images are kept with it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref(t, host+"/c/multi:1"), idx); err != nil {
+		t.Fatal(err)
+	}
+	idxRaw, _ := idx.RawManifest()
+	idxManifest, _ := idx.IndexManifest()
+	idxImages := []v1.Image{}
+	for _, d := range idxManifest.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idxImages = append(idxImages, img)
+	}
+	idxBytes := imageBytes(t, idxImages...) + int64(len(idxRaw))
+	keptBytes := imageBytes(t, child) + idxBytes
 	before := blobBytes(t, dir)
-	if want := imageBytes(t, base, child, other); before != want {
+	if want := imageBytes(t, base, child, other) + idxBytes; before != want {
 		t.Fatalf("blobs before = %d bytes, want %d", before, want)
 	}
 
@@ -151,7 +170,7 @@ func TestCollect(t *testing.T) {
 		}
 	}
 	eventually(t, "the online collection after the deletes", func() bool {
-		return blobBytes(t, dir) == imageBytes(t, child)
+		return blobBytes(t, dir) == keptBytes
 	})
 	t.Logf("blobs on disk: %d bytes before, %d after", before, blobBytes(t, dir))
 
@@ -160,6 +179,18 @@ func TestCollect(t *testing.T) {
 		t.Fatalf("pull kept image: %v", err)
 	}
 	layers, _ := got.Layers()
+	gotIdx, err := remote.Index(ref(t, host+"/c/multi:1"))
+	if err != nil {
+		t.Fatalf("pull kept index: %v", err)
+	}
+	for _, d := range idxManifest.Manifests {
+		img, err := gotIdx.Image(d.Digest)
+		if err != nil {
+			t.Fatalf("kept index's image: %v", err)
+		}
+		l, _ := img.Layers()
+		layers = append(layers, l...)
+	}
 	for _, l := range layers {
 		rc, err := l.Compressed()
 		if err != nil {
