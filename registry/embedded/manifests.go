@@ -395,6 +395,9 @@ func (r *Registry) referrerList(name, subject, artifactType string) ([]descripto
 	list := []descriptor{}
 	for _, d := range digests {
 		m, size, err := r.readManifest(d)
+		if errors.Is(err, fs.ErrNotExist) { // a link without content refers to nothing
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
