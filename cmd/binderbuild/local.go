@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -29,6 +27,8 @@ type LocalSettings struct {
 	builder.LocalConfig
 	EmbeddedRegistryListen string `split_words:"true" default:"127.0.0.1:5000" desc:"address of the embedded registry, used when BINDERBUILD_IMAGE_PREFIX is empty; the engine pushes to it, so keep it on 127.0.0.1 (Docker trusts loopback registries over HTTP)"`
 	DataDir                string `split_words:"true" desc:"writable folder of the embedded registry's images, kept across restarts (default: $XDG_DATA_HOME/binderbuild, else $HOME/.local/share/binderbuild)"`
+	// EmbeddedRegistry holds BINDERBUILD_EMBEDDED_REGISTRY_* limits.
+	EmbeddedRegistry embedded.Config `split_words:"true"`
 }
 
 // defaultDataDir is $XDG_DATA_HOME/binderbuild, else the XDG default
@@ -52,7 +52,8 @@ func startEmbeddedRegistry(ctx context.Context, cfg *config, log *slog.Logger) (
 		return func() {}, nil
 	}
 	dir := filepath.Join(cfg.DataDir, "registry")
-	reg, err := embedded.New(dir, log.With("component", "embedded-registry"))
+	rlog := log.With("component", "embedded-registry")
+	reg, err := embedded.Open(dir, cfg.EmbeddedRegistry, rlog)
 	if err != nil {
 		return nil, fmt.Errorf("embedded registry (BINDERBUILD_DATA_DIR=%s): %w", cfg.DataDir, err)
 	}
@@ -67,19 +68,12 @@ func startEmbeddedRegistry(ctx context.Context, cfg *config, log *slog.Logger) (
 	}
 	cfg.ImagePrefix = net.JoinHostPort(host, fmt.Sprint(addr.Port)) + "/" + embeddedRepo
 	cfg.Push = true
-	srv := &http.Server{Handler: reg, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	stopped := make(chan struct{})
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("embedded registry stopped", "error", err)
-		}
-	}()
-	go func() {
 		defer close(stopped)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
+		if err := reg.Serve(ctx, ln); err != nil {
+			rlog.Error("embedded registry stopped", "error", err)
+		}
 	}()
 	log.Info("embedded registry", "addr", ln.Addr().String(), "dir", dir, "image_prefix", cfg.ImagePrefix)
 	return func() { <-stopped }, nil
