@@ -159,17 +159,22 @@ func (s *Server) writeRound(f *fanout, clients *[]*parked, last []byte) {
 		data []byte
 		next int
 	}
+	// Only clients without a write in flight take new events: encoding
+	// from the cursor of one that stalled long ago would cost every round.
 	chunks := make(map[int]chunk, 1)
 	for _, c := range *clients {
-		if _, ok := chunks[c.cursor]; !ok {
+		if _, ok := chunks[c.cursor]; !ok && !c.busy.Load() {
 			evs, next, _, _ := f.log.Read(c.cursor)
 			chunks[c.cursor] = chunk{encodeChunk(evs), next}
 		}
 	}
 	refill := func(c *parked) {
-		if ch := chunks[c.cursor]; len(ch.data) > 0 {
+		ch, ok := chunks[c.cursor]
+		switch {
+		case !ok: // its write ended during this round: the next round
+		case len(ch.data) > 0:
 			c.out, c.cursor = ch.data, ch.next
-		} else if last != nil {
+		case last != nil:
 			c.out, c.final = last, true
 		}
 	}
