@@ -92,11 +92,18 @@ func TestBuildEventsValidate(t *testing.T) {
 	}
 }
 
+// An emitter that validates (ValidateWith) drops what its schema refuses;
+// the schemas themselves catch such records in tests.
 func TestInvalidEventsAreDropped(t *testing.T) {
 	sink := &memSink{}
 	reg := prometheus.NewPedanticRegistry()
 	m := NewMetrics(reg)
 	e := newTestEmitter(t, sink, m)
+	schemas, err := LoadSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ValidateWith(schemas)
 	e.Emit(Launch{Provider: "Nope", Status: LaunchSuccess})
 	e.Emit(Build{Step: BuildFailed, Name: "x", Cause: CauseSuccess}) // a failure must have a failure cause
 	e.Emit(Build{Step: BuildQueued, Name: "x", CacheHit: true})      // only a succeeded event may be a cache hit

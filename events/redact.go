@@ -28,13 +28,33 @@ func Redact(s string) string {
 		return s
 	}
 	s = redactUserinfo(s)
-	if strings.ContainsAny(s, "?&") {
+	// The expressions run only on texts that hold one of their words, so
+	// that ordinary texts (request paths, specs) cost a few scans.
+	if strings.ContainsAny(s, "?&") && containsFold(s, secretParamWords) {
 		s = sensitiveQuery.ReplaceAllString(s, "${1}"+redacted)
 	}
-	if len(s) >= 16 {
+	if len(s) >= 16 && containsFold(s, bearerWords) {
 		s = bearer.ReplaceAllString(s, "${1}${2}"+redacted)
 	}
 	return s
+}
+
+// secretParamWords and bearerWords are words without which sensitiveQuery
+// and bearer cannot match.
+var (
+	secretParamWords = []string{"token", "secret", "passw", "apikey", "api_key", "signature", "credential", "key=", "sig=", "auth=", "code="}
+	bearerWords      = []string{"bearer", "token"}
+)
+
+// containsFold reports whether s holds one of the lower-case ASCII words,
+// ignoring ASCII case.
+func containsFold(s string, words []string) bool {
+	for _, w := range words {
+		if indexFold(s, w) >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // redactUserinfo replaces the user info of every "scheme://" or
