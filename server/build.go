@@ -69,10 +69,24 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, err)
 		return
 	}
+	lr, err := s.launchRequest(r, li, resolved, image) // nil: build only
+	if err != nil {
+		s.fail(st, r, err)
+		return
+	}
+	if exists && lr != nil {
+		s.cacheHit(resolved, image)
+		s.launchAfter(r, st, lr, true)
+		return
+	}
 	if exists {
 		s.cacheHit(resolved, image)
 		_ = st.send(events.New("ready", events.Field{Key: "phase", Value: "ready"},
 			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"}))
+		return
+	}
+	if err := s.checkQuota(r.Context(), resolved, image); err != nil {
+		s.fail(st, r, err)
 		return
 	}
 	log, err := s.startBuild(r.Context(), binderbuild.BuildRequest{
@@ -89,7 +103,7 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, err)
 		return
 	}
-	s.follow(r, st, log, image)
+	s.follow(r, st, log, image, lr)
 }
 
 // rawSpec returns the still percent-encoded spec: routers decode some paths
@@ -118,11 +132,15 @@ func acceptsEventStream(values []string) bool {
 	return false
 }
 
-// checkBuildOnly enforces upstream's build_only rules. binderbuild has no
-// JupyterHub launcher, so a launch request is refused with a clear message
-// instead of building an image nobody will launch.
+// checkBuildOnly enforces upstream's build_only rules. Without a Launcher,
+// a launch request is refused with a clear message instead of building an
+// image nobody will launch.
 func (s *Server) checkBuildOnly(r *http.Request) error {
-	if !strings.EqualFold(r.URL.Query().Get("build_only"), "true") {
+	launch := !strings.EqualFold(r.URL.Query().Get("build_only"), "true")
+	if launch && s.deps.Launcher != nil {
+		return nil
+	}
+	if launch {
 		return userError(http.StatusBadRequest, "Launching servers is not supported by this service; request build_only=true to build the image without launching it.")
 	}
 	if !s.cfg.APIOnly {
@@ -180,9 +198,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // follow streams the build's log to one client until the build ends or the
-// client leaves. The build itself goes on without the client.
-func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image string) {
-	if s.park(st.w, r, st, log, image) {
+// client leaves, then launches lr's server if the build succeeded. The build
+// itself goes on without the client.
+func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image string, lr *launchReq) {
+	if lr == nil && s.park(st.w, r, st, log, image) {
 		st.parked = log // the fan-out sends the last event
 		return
 	}
@@ -197,6 +216,10 @@ func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image stri
 		cursor = next
 		if done {
 			_, err := log.Result()
+			if lr != nil && err == nil {
+				s.launchAfter(r, st, lr, false)
+				return
+			}
 			_ = st.send(s.resultEvent(ctx, err, image))
 			return
 		}

@@ -26,6 +26,9 @@ type MetricsConfig struct {
 	// Providers are provider names ("GitHub", "Git", "GitLab") whose
 	// binderhub_launch_count_total series are created at zero (repo "").
 	Providers []string
+	// RepoLabel puts the repository URL in the repo label of
+	// binderhub_launch_count_total, as upstream; false leaves it empty.
+	RepoLabel bool
 }
 
 // Metrics are the Prometheus series of /build requests. Builds themselves
@@ -35,6 +38,7 @@ type Metrics struct {
 	launchTime         *prometheus.HistogramVec
 	launchCount        *prometheus.CounterVec
 	inProgressLaunches prometheus.Gauge
+	withRepo           bool // cfg.RepoLabel
 	// requests is binderbuild_build_requests_total by outcome.
 	requests map[string]prometheus.Counter
 	// open counts the event streams served by a handler; parked, when
@@ -49,8 +53,8 @@ type Metrics struct {
 //   - binderhub_launch_time_seconds{status, retries} (histogram, buckets 2 …
 //     600 s), binderhub_launch_count_total{status, provider, repo} (counter)
 //     and binderhub_inprogress_launches (gauge), with upstream's names, help
-//     and buckets so that BinderHub dashboards find them. This service
-//     never launches servers, so they stay at zero;
+//     and buckets so that BinderHub dashboards find them, observed by
+//     launches (launch.go);
 //   - binderbuild_build_requests_total{outcome="cache_hit|build|joined"}
 //     (counter): /build requests that reached the image: answered from the
 //     registry, starting a build, or joining one already running;
@@ -76,6 +80,7 @@ func NewMetrics(reg prometheus.Registerer, cfg MetricsConfig) *Metrics {
 			Help: "Launches currently in progress",
 		}),
 		requests: make(map[string]prometheus.Counter),
+		withRepo: cfg.RepoLabel,
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "binderbuild_sse_clients",
@@ -178,6 +183,9 @@ func (s *Server) emit(rec events.Record) {
 type launchInfo struct {
 	provider, spec, ref string
 	buildToken          bool
+	// launch marks a request that launches a server: its launch event is
+	// emitted by launchAfter, on success only.
+	launch bool
 }
 
 // requestEnded closes a /build request for the metrics and emits its
@@ -188,15 +196,11 @@ type launchInfo struct {
 // build. closed ends the handler's count of open streams.
 func (s *Server) requestEnded(r *http.Request, st *stream, li *launchInfo, closed func()) {
 	closed()
-	if li.provider == "" {
+	if li.provider == "" || li.launch {
 		return // failed before a provider parsed the spec: no launch attempt
 	}
-	reqOrigin := r.Header.Get("Origin")
-	if reqOrigin == "" {
-		reqOrigin = r.Header.Get("Sec-Fetch-Site")
-	}
 	launch := events.Launch{Provider: li.provider, Spec: li.spec, Ref: li.ref, BuildToken: li.buildToken,
-		Origin: r.Host, RequestOrigin: reqOrigin}
+		Origin: r.Host, RequestOrigin: launchRequestOrigin(r)}
 	if st.parked != nil {
 		s.ends.add(s.ctx, st.parked, func(ended bool, err error) {
 			// A build abandoned because the service stops has no outcome.

@@ -30,6 +30,8 @@ type Config struct {
 	HealthCacheTTL time.Duration `split_words:"true" default:"5s" desc:"how long /health reuses the results of its dependency checks"`
 	// AccessConfig: authentication, rate limit, bans, spec lists, CORS.
 	AccessConfig
+	// LaunchConfig: launch mode (launch.go).
+	LaunchConfig
 }
 
 // Provider parses and resolves the specs of one repository provider.
@@ -86,6 +88,9 @@ type Deps struct {
 	Auth Authenticator
 	// Now is the clock of rate limits and build tokens; nil: time.Now.
 	Now func() time.Time
+	// Launcher starts servers for requests without build_only=true
+	// (launch.go); nil: every request must ask for build_only=true.
+	Launcher Launcher
 }
 
 // Server serves the binderbuild API.

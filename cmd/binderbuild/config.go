@@ -14,6 +14,7 @@ import (
 
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
+	"github.com/binderbuild/binderbuild/launcher"
 	"github.com/binderbuild/binderbuild/server"
 )
 
@@ -43,8 +44,10 @@ type config struct {
 	Executor string `default:"auto" desc:"how images are built: kubernetes, local (containers on the engine at DOCKER_HOST, default unix:///var/run/docker.sock), or auto (kubernetes when in a cluster or KUBECONFIG is set, else local)"`
 	builder.KubeConfig
 	LocalSettings
+	LaunchSettings
+	launcher.QuotaConfig
 
-	MetricsRepoLabel bool `split_words:"true" default:"true" desc:"label binderhub_build_count_total with the repository URL (repo), as upstream; false leaves it empty to bound the number of series"`
+	MetricsRepoLabel bool `split_words:"true" default:"true" desc:"label binderhub_build_count_total and binderhub_launch_count_total with the repository URL (repo), as upstream; false leaves it empty to bound the number of series"`
 	events.SinkConfig
 	// stdout receives the events of the stdout sink; nil: os.Stdout.
 	stdout io.Writer
@@ -80,6 +83,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg.Push = cfg.UseRegistry && cfg.ImagePrefix != ""
 	cfg.BaseURL = server.NormalizeBaseURL(cfg.BaseURL)
 	if err := cfg.AccessConfig.FromJupyterHubEnv(getenv); err != nil { // JUPYTERHUB_API_URL, scopes
+		return cfg, err
+	}
+	if err := cfg.launchFromEnv(getenv); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()

@@ -60,6 +60,10 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		return nil, err
 	}
 	health = append(health, authHealth...)
+	launch, err := newLauncher(cfg, kube, log)
+	if err != nil {
+		return nil, err
+	}
 	shared := builder.NewShared(ctx, exec, time.Minute,
 		builder.WithMetrics(buildMetrics), builder.WithEvents(emitter), builder.WithLogger(log))
 	srv := server.New(ctx, cfg.Config, server.Deps{
@@ -68,13 +72,14 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		Builder:        shared,
 		Health:         append(health, execHealth...),
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Metrics:        server.NewMetrics(reg, server.MetricsConfig{Providers: providerNames}),
+		Metrics:        server.NewMetrics(reg, server.MetricsConfig{Providers: providerNames, RepoLabel: cfg.MetricsRepoLabel}),
 		Events:         emitter,
 		UI:             web.Handler(cfg.BaseURL),
 		Version:        version(),
 		BuildImage:     cfg.BuildImage,
 		Log:            log,
 		Auth:           auth,
+		Launcher:       launch,
 	})
 	return &app{handler: srv, close: func() { shared.Wait(); closeEmitter(emitter, log); registryStopped() }}, nil
 }
