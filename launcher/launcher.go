@@ -127,8 +127,8 @@ type userOptions struct {
 // the authenticated user's servers), starts the server with req's
 // user_options and follows the hub's spawn progress, passing each message
 // to progress, until the server is ready. A failure is a
-// *binderbuild.LaunchError with upstream's message; a temporary user is
-// deleted again when its launch fails.
+// *binderbuild.LaunchError with upstream's message. A temporary user is
+// deleted again, in the background, when its launch fails.
 func (l *Launcher) Launch(ctx context.Context, req binderbuild.LaunchRequest, progress func(message string)) (binderbuild.Launched, error) {
 	user, server := req.User, ""
 	temporary := user == ""
@@ -228,40 +228,45 @@ func newToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
+// cleanupTimeout bounds the removal of a temporary user: the hub refuses
+// to stop a server while its spawn is pending, until the spawner's
+// start_timeout ends it.
+const cleanupTimeout = 10 * time.Minute
+
 // deleteUser removes a temporary user whose launch failed, stopping its
-// server first (the hub refuses to delete a user whose server is pending).
-// It runs on its own deadline: the request may be gone already.
+// server first, in the background: the request may be gone already, and a
+// pending spawn can hold it up for minutes.
 func (l *Launcher) deleteUser(ctx context.Context, user string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*l.cfg.RequestTimeout)
-	defer cancel()
-	esc := quote(user)
-	if err := l.stopServer(ctx, esc); err != nil {
-		l.log.WarnContext(ctx, "stop server of temporary user", "user", user, "error", err)
-	}
-	for {
-		_, err := l.call(ctx, http.MethodDelete, "users/"+esc, nil, maxErrorBody)
-		var he *hubError
-		switch {
-		case err == nil, errors.As(err, &he) && he.status == http.StatusNotFound:
-			l.log.InfoContext(ctx, "deleted temporary user after failed launch", "user", user)
-			return
-		case errors.As(err, &he) && he.status == http.StatusBadRequest && sleep(ctx, time.Second) == nil:
-			continue // a server still stopping
-		default:
-			l.log.ErrorContext(ctx, "delete temporary user", "user", user, "error", err)
-			return
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	go func() {
+		defer cancel()
+		esc := quote(user)
+		for {
+			status, err := l.once(ctx, http.MethodDelete, "users/"+esc)
+			if err == nil && (status < 300 || status == http.StatusNotFound) {
+				l.log.InfoContext(ctx, "deleted temporary user after failed launch", "user", user)
+				return
+			}
+			// Active or pending: stop the server, then try again.
+			_, _ = l.once(ctx, http.MethodDelete, "users/"+esc+"/server")
+			if sleep(ctx, time.Second) != nil {
+				l.log.ErrorContext(ctx, "temporary user not deleted", "user", user, "status", status, "error", err)
+				return
+			}
 		}
-	}
+	}()
 }
 
-// stopServer stops the default server of the user esc; absent is fine.
-func (l *Launcher) stopServer(ctx context.Context, esc string) error {
-	_, err := l.call(ctx, http.MethodDelete, "users/"+esc+"/server", nil, maxErrorBody)
-	var he *hubError
-	if errors.As(err, &he) && (he.status == http.StatusNotFound || he.status == http.StatusBadRequest) {
-		return nil
+// once makes one Hub API request without retries and returns its status.
+func (l *Launcher) once(ctx context.Context, method, path string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := l.do(ctx, method, path, nil)
+	if err != nil {
+		return 0, err
 	}
-	return err
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // suffixChars and suffixLen make the random part of unique names: 36^8,
