@@ -100,7 +100,7 @@ func TestLaunchTemporaryUsers(t *testing.T) {
 
 	t.Run("spawner fails: temporary user deleted", func(t *testing.T) {
 		users := hub.Users(t)
-		image := "registry.test/spawn-fails:1"
+		image := "registry.test/spawnfails:1"
 		_, msgs, err := launch(t, l, request(image))
 		assertLaunchError(t, err, 500, "Spawn failed: the test spawner refuses "+image)
 		if want := []string{"Spawn failed: the test spawner refuses " + image}; !slices.Equal(msgs, want) {
@@ -112,10 +112,10 @@ func TestLaunchTemporaryUsers(t *testing.T) {
 	t.Run("launch timeout: temporary user deleted", func(t *testing.T) {
 		users := hub.Users(t)
 		l := newLauncher(t, hub, launcher.Config{LaunchTimeout: 2 * time.Second})
-		image := "registry.test/spawn-hangs:1"
+		image := "registry.test/spawnhangs:1"
 		_, _, err := launch(t, l, request(image))
 		le := assertLaunchError(t, err, 500, "")
-		if m := regexp.MustCompile(`^Image registry.test/spawn-hangs:1 for user binder-examples-requirements-[a-z0-9]{8} took too long to launch$`); le != nil && !m.MatchString(le.Message) {
+		if m := regexp.MustCompile(`^Image registry.test/spawnhangs:1 for user binder-examples-requirements-[a-z0-9]{8} took too long to launch$`); le != nil && !m.MatchString(le.Message) {
 			t.Errorf("message = %q, want %s", le.Message, m)
 		}
 		hub.WaitUsers(t, users) // once the hub's start timeout ended the spawn

@@ -4,7 +4,7 @@
 // start, turns the binder token of user_options into a hub token of the
 // user (so that the launched server accepts it, as BinderSpawnerMixin's
 // notebook does), and starts Debian's real jupyterhub-singleuser. Images
-// named with "spawn-fails" make the spawner fail, "spawn-hangs" make it
+// named with "spawnfails" make the spawner fail, "spawnhangs" make it
 // hang until the hub's start timeout (30 s) ends it.
 //
 // The packages are test dependencies installed by tools/e2e-deps.sh (make
@@ -76,9 +76,9 @@ class RecordingSpawner(SimpleLocalProcessSpawner):
         with open(os.path.join(RECORDS, name + ".json"), "w") as f:
             json.dump(opts, f)
         image = opts.get("image", "")
-        if "spawn-fails" in image:
+        if "spawnfails" in image:
             raise RuntimeError("the test spawner refuses " + image)
-        if "spawn-hangs" in image:
+        if "spawnhangs" in image:
             await asyncio.sleep(3600)
         if opts.get("token"):
             self.user.new_api_token(token=opts["token"], note="binder launch")
