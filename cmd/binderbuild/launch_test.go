@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/internal/testhub"
+)
+
+// launchEnv sets the environment of a service in launch mode with hub.
+func launchEnv(t *testing.T, hubURL, apiURL, token string) {
+	t.Setenv("BINDERBUILD_API_ONLY", "false")
+	t.Setenv("BINDERBUILD_HUB_URL", hubURL)
+	t.Setenv("BINDERBUILD_HUB_API_TOKEN", token)
+	t.Setenv("JUPYTERHUB_API_URL", apiURL)
+	t.Setenv("BINDERBUILD_RETRIES", "2")
+	t.Setenv("BINDERBUILD_RETRY_DELAY", "10ms")
+}
+
+// normUser replaces the temporary user's random suffix.
+var normUser = regexp.MustCompile(`-[a-z0-9]{8}\b`)
+
+// launchTranscript is the stream of a launch of image for org/<repo> by a
+// temporary user, normalised with normUser, up to the ready event.
+func launchTranscript(image, repo, hubURL, host string) []string {
+	user := "org-" + repo + "-<u>"
+	return []string{
+		`{"phase": "built", "imageName": "` + image + `", "message": "Found built image, launching...\n"}`,
+		`{"phase": "launching", "message": "Launching server...\n"}`,
+		`{"phase": "launching", "message": "Server requested\n"}`,
+		`{"phase": "launching", "message": "Spawning server...\n"}`,
+		`{"phase": "launching", "message": "Server ready at /user/` + user + `/\n"}`,
+		`{"phase": "ready", "message": "server running at ` + hubURL + `user/` + user + `/\n", "image": "` + image + `", "imageName": "` + image +
+			`", "repo_url": "https://github.com/org/` + repo + `", "token": "<token>", "binder_ref_url": "https://github.com/org/` + repo + `/tree/` + headSHA +
+			`", "binder_launch_host": "http://` + host + `/", "binder_request": "v2/gh/org/` + repo + `/HEAD", "binder_persistent_request": "v2/gh/org/` + repo + `/` + headSHA +
+			`", "binder_client_ip": "127.0.0.1", "url": "` + hubURL + `user/` + user + `/"}`,
+	}
+}
+
+var normToken = regexp.MustCompile(`"token": "[A-Za-z0-9_-]{22}"`)
+
+func assertTranscript(t *testing.T, got, want []string) {
+	t.Helper()
+	norm := make([]string, len(got))
+	for i, l := range got {
+		norm[i] = normToken.ReplaceAllString(normUser.ReplaceAllString(l, "-<u>"), `"token": "<token>"`)
+	}
+	if strings.Join(norm, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(norm, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestServeLaunch launches through the real wiring and a real JupyterHub
+// whose spawner starts Debian's jupyterhub-singleuser.
+func TestServeLaunch(t *testing.T) {
+	f := newFixture(t)
+	hub := testhub.Start(t, testhub.Options{})
+	launchEnv(t, hub.URL, hub.APIURL, hub.Token)
+	base := serveT(t)
+	host := strings.TrimPrefix(base, "http://")
+
+	t.Run("cache hit then launch; the server answers with the token", func(t *testing.T) {
+		image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
+		got := sseData(stream(t, base+"/build/gh/org/repo/HEAD", "text/event-stream"))
+		assertTranscript(t, got, launchTranscript(image, "repo", hub.URL, host))
+		var ready struct{ URL, Token string }
+		if err := json.Unmarshal([]byte(got[len(got)-1]), &ready); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ready.URL+"api/status", nil)
+		req.Header.Set("Authorization", "token "+ready.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %sapi/status with the token = %s, want 200", ready.URL, resp.Status)
+		}
+		user := strings.TrimSuffix(strings.TrimPrefix(ready.URL, hub.URL+"user/"), "/")
+		if opts := hub.UserOptions(t, user, ""); opts["image"] != image || opts["token"] != ready.Token || opts["binder_request"] != "v2/gh/org/repo/HEAD" {
+			t.Errorf("user_options = %v, want image %s, the token and binder_request v2/gh/org/repo/HEAD", opts, image)
+		}
+	})
+
+	t.Run("spawner fails: retried, temporary users deleted", func(t *testing.T) {
+		users := hub.Users(t)
+		image := binderbuild.ImageName(f.prefix, "org-spawnfails", headSHA)
+		f.push(t, image)
+		got := sseData(stream(t, base+"/build/gh/org/spawnfails/HEAD", "text/event-stream"))
+		fail := "Spawn failed: the test spawner refuses " + image
+		assertTranscript(t, got, []string{
+			`{"phase": "built", "imageName": "` + image + `", "message": "Found built image, launching...\n"}`,
+			`{"phase": "launching", "message": "Launching server...\n"}`,
+			`{"phase": "launching", "message": "` + fail + `\n"}`,
+			`{"phase": "launching", "message": "Launch attempt 1 failed, retrying...\n"}`,
+			`{"phase": "launching", "message": "` + fail + `\n"}`,
+			`{"phase": "failed", "status_code": 500, "message": "` + fail + `\n"}`,
+		})
+		hub.WaitUsers(t, users)
+	})
+
+	t.Run("launch timeout", func(t *testing.T) {
+		t.Setenv("BINDERBUILD_LAUNCH_TIMEOUT", "2s")
+		base := serveT(t)
+		image := binderbuild.ImageName(f.prefix, "org-spawnhangs", headSHA)
+		f.push(t, image)
+		got := sseData(stream(t, base+"/build/gh/org/spawnhangs/HEAD", "text/event-stream"))
+		timeout := "Image " + image + " for user org-spawnhangs-<u> took too long to launch"
+		assertTranscript(t, got, []string{
+			`{"phase": "built", "imageName": "` + image + `", "message": "Found built image, launching...\n"}`,
+			`{"phase": "launching", "message": "Launching server...\n"}`,
+			`{"phase": "launching", "message": "Server requested\n"}`,
+			`{"phase": "launching", "message": "Spawning server...\n"}`,
+			`{"phase": "launching", "message": "Launch attempt 1 failed, retrying...\n"}`,
+			`{"phase": "launching", "message": "Server requested\n"}`,
+			`{"phase": "launching", "message": "Spawning server...\n"}`,
+			`{"phase": "failed", "status_code": 500, "message": "` + timeout + `\n"}`,
+		})
+	})
+}
+
+// TestServeLaunchHubDown launches with a hub that does not answer.
+func TestServeLaunchHubDown(t *testing.T) {
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	launchEnv(t, "http://127.0.0.1:"+port+"/", "http://127.0.0.1:"+port+"/hub/api/", "token-of-a-hub-that-is-down")
+	base := serveT(t)
+	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
+	got := sseData(stream(t, base+"/build/gh/org/repo/HEAD", "text/event-stream"))
+	assertTranscript(t, got, []string{
+		`{"phase": "built", "imageName": "` + image + `", "message": "Found built image, launching...\n"}`,
+		`{"phase": "launching", "message": "Launching server...\n"}`,
+		`{"phase": "launching", "message": "Launch attempt 1 failed, retrying...\n"}`,
+		`{"phase": "failed", "status_code": 500, "message": "Failed to create temporary user for ` + image + `\n"}`,
+	})
+}
