@@ -10,7 +10,16 @@ import (
 
 	"github.com/binderbuild/binderbuild/launcher"
 	"github.com/binderbuild/binderbuild/server"
+	"github.com/binderbuild/binderbuild/web"
 )
+
+// uiOptions adds the launch pages to the build page in launch mode.
+func uiOptions(l server.Launcher) []web.Option {
+	if l == nil {
+		return nil
+	}
+	return []web.Option{web.WithLaunch()}
+}
 
 // LaunchSettings are launcher.Config under a name of its own: two embedded
 // Config fields would clash.
