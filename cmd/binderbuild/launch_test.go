@@ -1,15 +1,23 @@
 package main
 
 import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/internal/testdocker"
+	"github.com/binderbuild/binderbuild/internal/testgit"
 	"github.com/binderbuild/binderbuild/internal/testhub"
 )
 
@@ -145,4 +153,98 @@ func TestServeLaunchHubDown(t *testing.T) {
 		`{"phase": "launching", "message": "Launch attempt 1 failed, retrying...\n"}`,
 		`{"phase": "failed", "status_code": 500, "message": "Failed to create temporary user for ` + image + `\n"}`,
 	})
+}
+
+// streamUntilEnd reads the data lines of a stream until its ready or
+// failed event and leaves: after a build and a launch the service lingers.
+func streamUntilEnd(t *testing.T, url string) []string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			out = append(out, d)
+			if strings.Contains(d, `"phase": "ready"`) || strings.Contains(d, `"phase": "failed"`) {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestLocalServeBuildThenLaunch builds with the local executor on a real
+// engine, then launches the image through a real JupyterHub.
+func TestLocalServeBuildThenLaunch(t *testing.T) {
+	engine := testdocker.Start(t)
+	git := testgit.Start(t)
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:]) // a fresh layer, not the engine's build cache
+	repoURL, _ := git.Repo(t, "demo", map[string]string{
+		"Dockerfile": "FROM " + engine.BaseImage(t) + "\nRUN echo " + hex.EncodeToString(nonce[:]) + " > /built\n",
+	})
+	hub := testhub.Start(t, testhub.Options{})
+	for k, v := range map[string]string{
+		"DOCKER_HOST":                          engine.Host,
+		"KUBECONFIG":                           "",
+		"BINDERBUILD_EXECUTOR":                 "local",
+		"BINDERBUILD_IMAGE_PREFIX":             "",
+		"BINDERBUILD_BUILD_IMAGE":              engine.Repo2dockerImage(t),
+		"BINDERBUILD_BUILD_NETWORK":            "host", // the git server is on 127.0.0.1
+		"BINDERBUILD_DATA_DIR":                 t.TempDir(),
+		"BINDERBUILD_EMBEDDED_REGISTRY_LISTEN": freeAddr(t),
+		"BINDERBUILD_GIT_ALLOWED_HOSTS":        git.Host,
+		"BINDERBUILD_GC_SCHEDULE":              "",
+	} {
+		t.Setenv(k, v)
+	}
+	launchEnv(t, hub.URL, hub.APIURL, hub.Token)
+	base := serveT(t)
+	events := streamUntilEnd(t, base+"/build/git/"+url.PathEscape(repoURL)+"/main")
+	i := slices.IndexFunc(events, func(e string) bool { return strings.HasPrefix(e, `{"phase": "built"`) })
+	if i < 0 {
+		t.Fatalf("no built event:\n%s", strings.Join(events, "\n"))
+	}
+	// The build's events are those of a build-only request, up to its ready.
+	want, err := os.ReadFile("testdata/local-build.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(want), "\n"), "\n")
+	wantBuild := strings.Join(lines[:len(lines)-1], "\n") + "\n"
+	if got := normalize(events[:i]); got != wantBuild {
+		t.Errorf("build events:\n%s\nwant:\n%s", got, wantBuild)
+	}
+	var built struct{ ImageName string }
+	_ = json.Unmarshal([]byte(events[i]), &built)
+	user := "demo-<u>"
+	var ready struct {
+		URL          string
+		BinderRefURL string `json:"binder_ref_url"`
+	}
+	_ = json.Unmarshal([]byte(events[len(events)-1]), &ready)
+	sha := built.ImageName[strings.LastIndex(built.ImageName, ":")+1:]
+	spec := url.PathEscape(repoURL) + "/main"
+	host := strings.TrimPrefix(base, "http://")
+	assertTranscript(t, events[i:], []string{
+		`{"phase": "built", "message": "Built image, launching...\n", "imageName": "` + built.ImageName + `"}`,
+		`{"phase": "launching", "message": "Launching server...\n"}`,
+		`{"phase": "launching", "message": "Server requested\n"}`,
+		`{"phase": "launching", "message": "Spawning server...\n"}`,
+		`{"phase": "launching", "message": "Server ready at /user/` + user + `/\n"}`,
+		`{"phase": "ready", "message": "server running at ` + hub.URL + `user/` + user + `/\n", "image": "` + built.ImageName + `", "imageName": "` + built.ImageName +
+			`", "repo_url": "` + repoURL + `", "token": "<token>", "binder_ref_url": "` + ready.BinderRefURL +
+			`", "binder_launch_host": "http://` + host + `/", "binder_request": "v2/git/` + spec + `", "binder_persistent_request": "v2/git/` + url.PathEscape(repoURL) + `/` + sha +
+			`", "binder_client_ip": "127.0.0.1", "url": "` + hub.URL + `user/` + user + `/"}`,
+	})
+	if got := hub.UserOptions(t, strings.TrimSuffix(strings.TrimPrefix(ready.URL, hub.URL+"user/"), "/"), "")["image"]; got != built.ImageName {
+		t.Errorf("the spawner got image %v, want %s", got, built.ImageName)
+	}
 }
