@@ -74,13 +74,12 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, err)
 		return
 	}
-	if exists && lr != nil {
-		s.cacheHit(resolved, image)
-		s.launchAfter(r, st, lr, true)
-		return
-	}
 	if exists {
 		s.cacheHit(resolved, image)
+		if lr != nil {
+			s.launchAfter(r, st, lr, true)
+			return
+		}
 		_ = st.send(events.New("ready", events.Field{Key: "phase", Value: "ready"},
 			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"}))
 		return

@@ -197,7 +197,9 @@ type launchInfo struct {
 func (s *Server) requestEnded(r *http.Request, st *stream, li *launchInfo, closed func()) {
 	closed()
 	if li.provider == "" || li.launch {
-		return // failed before a provider parsed the spec: no launch attempt
+		// Failed before a provider parsed the spec: no launch attempt; or
+		// a launch, whose event launchAfter emits.
+		return
 	}
 	launch := events.Launch{Provider: li.provider, Spec: li.spec, Ref: li.ref, BuildToken: li.buildToken,
 		Origin: r.Host, RequestOrigin: launchRequestOrigin(r)}
