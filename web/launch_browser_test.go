@@ -42,7 +42,17 @@ func TestBrowserLaunch(t *testing.T) {
 	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close(); cancel() })
 
 	b := newBrowser(t)
-	b.run(chromedp.Navigate(ts.URL + basePath + "v2/gh/binder-examples/requirements/HEAD?urlpath=lab"))
+	// The form gives the launch link and the badge of a repository.
+	b.run(chromedp.Navigate(ts.URL + basePath))
+	b.waitJS("the page", `document.body.dataset.ready === 'true'`)
+	b.run(chromedp.Focus(chromedp.ID("repo")), chromedp.SendKeys(chromedp.ID("repo"), "https://github.com/binder-examples/requirements"))
+	link := ts.URL + basePath + "v2/gh/binder-examples/requirements/HEAD"
+	b.waitJS("the launch link", `document.getElementById('launch-url').value === `+jsString(link))
+	if got, want := b.text(`document.getElementById('badge-markdown').value`), "[![Binder]("+ts.URL+basePath+"badge_logo.svg)]("+link+")"; got != want {
+		t.Errorf("badge markdown = %q, want %q", got, want)
+	}
+
+	b.run(chromedp.Navigate(link + "?urlpath=lab"))
 	b.waitJS("the hub's spawn progress in the log", `document.body.dataset.phase === 'launching' &&
 		Array.from(document.querySelectorAll('#log .line')).some(l => l.textContent.includes('Launching server...'))`)
 	if got := b.text(`document.querySelector('#phases [data-phase="ready"]').className`); got != "done" {
