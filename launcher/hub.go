@@ -134,3 +134,16 @@ func quote(s string) string {
 	}
 	return b.String()
 }
+
+// Check is the hub's health check, as upstream's "JupyterHub API" check:
+// GET <api>health answers 200.
+func (l *Launcher) Check(ctx context.Context) error {
+	status, err := l.once(ctx, http.MethodGet, "health")
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("GET %shealth: %d", l.api, status)
+	}
+	return nil
+}

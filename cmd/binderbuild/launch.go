@@ -48,16 +48,17 @@ func (c *config) launchFromEnv(getenv func(string) string) error {
 }
 
 // newLauncher returns the launcher of launch mode: BINDERBUILD_API_ONLY=false
-// with BINDERBUILD_HUB_URL. Otherwise nil: every request must build only.
-// Quotas count pods with kube, which must then be set.
-func newLauncher(cfg config, kube kubernetes.Interface, log *slog.Logger) (server.Launcher, error) {
+// with BINDERBUILD_HUB_URL, and its "JupyterHub API" health check unless
+// authentication checks the hub already. Otherwise nil: every request must
+// build only. Quotas count pods with kube, which must then be set.
+func newLauncher(cfg config, kube kubernetes.Interface, log *slog.Logger) (server.Launcher, []server.HealthCheck, error) {
 	if cfg.APIOnly || cfg.HubURL == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var quota *launcher.Quota
 	if cfg.PodQuota >= 0 || cfg.PerRepoQuota > 0 || cfg.PerRepoQuotaHigher > 0 {
 		if kube == nil {
-			return nil, errors.New("launch quotas count JupyterHub's user pods: they need the kubernetes executor's cluster")
+			return nil, nil, errors.New("launch quotas count JupyterHub's user pods: they need the kubernetes executor's cluster")
 		}
 		quota = launcher.NewQuota(cfg.QuotaConfig, kube, nil, log)
 	}
@@ -65,8 +66,12 @@ func newLauncher(cfg config, kube kubernetes.Interface, log *slog.Logger) (serve
 	// BINDERBUILD_LAUNCH_TIMEOUT; every request has a deadline.
 	l, err := launcher.New(launcher.Config(cfg.LaunchSettings), &http.Client{}, quota, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log.Info("launch mode: servers start through JupyterHub", "hub_url", cfg.HubURL)
-	return l, nil
+	var health []server.HealthCheck
+	if cfg.Auth != server.AuthJupyterHub {
+		health = append(health, server.HealthCheck{Service: "JupyterHub API", Check: l.Check})
+	}
+	return l, health, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -72,6 +73,9 @@ func TestServeLaunch(t *testing.T) {
 	launchEnv(t, hub.URL, hub.APIURL, hub.Token)
 	base := serveT(t)
 	host := strings.TrimPrefix(base, "http://")
+	if status, body := get(t, base+"/health"); status != http.StatusOK || !strings.Contains(body, `{"service":"JupyterHub API","ok":true,`) {
+		t.Errorf("GET /health = %d %s, want 200 with JupyterHub API ok", status, body)
+	}
 
 	t.Run("cache hit then launch; the server answers with the token", func(t *testing.T) {
 		image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
@@ -145,6 +149,9 @@ func TestServeLaunchHubDown(t *testing.T) {
 	ln.Close()
 	launchEnv(t, "http://127.0.0.1:"+port+"/", "http://127.0.0.1:"+port+"/hub/api/", "token-of-a-hub-that-is-down")
 	base := serveT(t)
+	if status, body := get(t, base+"/health"); status != http.StatusServiceUnavailable || !strings.Contains(body, `{"service":"JupyterHub API","ok":false,`) {
+		t.Errorf("GET /health = %d %s, want 503 with JupyterHub API not ok", status, body)
+	}
 	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
 	got := sseData(stream(t, base+"/build/gh/org/repo/HEAD", "text/event-stream"))
 	assertTranscript(t, got, []string{
@@ -247,4 +254,16 @@ func TestLocalServeBuildThenLaunch(t *testing.T) {
 	if got := hub.UserOptions(t, strings.TrimSuffix(strings.TrimPrefix(ready.URL, hub.URL+"user/"), "/"), "")["image"]; got != built.ImageName {
 		t.Errorf("the spawner got image %v, want %s", got, built.ImageName)
 	}
+}
+
+// get returns the status and body of GET url.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -60,10 +60,11 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		return nil, err
 	}
 	health = append(health, authHealth...)
-	launch, err := newLauncher(cfg, kube, log)
+	launch, launchHealth, err := newLauncher(cfg, kube, log)
 	if err != nil {
 		return nil, err
 	}
+	health = append(health, launchHealth...)
 	shared := builder.NewShared(ctx, exec, time.Minute,
 		builder.WithMetrics(buildMetrics), builder.WithEvents(emitter), builder.WithLogger(log))
 	srv := server.New(ctx, cfg.Config, server.Deps{
