@@ -164,10 +164,14 @@ func TestServeLaunchHubDown(t *testing.T) {
 
 // streamUntilEnd reads the data lines of a stream until its ready or
 // failed event and leaves: after a build and a launch the service lingers.
-func streamUntilEnd(t *testing.T, url string) []string {
+// header is name, value pairs.
+func streamUntilEnd(t *testing.T, url string, header ...string) []string {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	req.Header.Set("Accept", "text/event-stream")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -266,4 +270,33 @@ func get(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestServeLaunchNamedServers launches named servers of an authenticated hub
+// user until the hub's limit.
+func TestServeLaunchNamedServers(t *testing.T) {
+	f := newFixture(t)
+	const bobToken = "bob-token-0123456789abcdef"
+	hub := testhub.Start(t, testhub.Options{NamedServers: true, NamedServerLimit: 1, UserTokens: map[string]string{bobToken: "bob"}})
+	launchEnv(t, hub.URL, hub.APIURL, hub.Token)
+	t.Setenv("BINDERBUILD_AUTH", "jupyterhub")
+	t.Setenv("BINDERBUILD_ALLOW_NAMED_SERVERS", "true")
+	t.Setenv("BINDERBUILD_NAMED_SERVER_LIMIT_PER_USER", "1")
+	base := serveT(t)
+	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
+
+	first := streamUntilEnd(t, base+"/build/gh/org/repo/HEAD", "Authorization", "token "+bobToken)
+	var ready struct{ Phase, URL string }
+	_ = json.Unmarshal([]byte(first[len(first)-1]), &ready)
+	if ready.Phase != "ready" || !regexp.MustCompile(`/user/bob/org-repo-[a-z0-9]{8}/$`).MatchString(ready.URL) {
+		t.Fatalf("first launch ended with %s, want ready at bob's named server", first[len(first)-1])
+	}
+	second := streamUntilEnd(t, base+"/build/gh/org/repo/HEAD", "Authorization", "token "+bobToken)
+	limit := "User bob already has the maximum of 1 named servers.  One must be deleted before a new server can be created"
+	assertTranscript(t, second, []string{
+		`{"phase": "built", "imageName": "` + image + `", "message": "Found built image, launching...\n"}`,
+		`{"phase": "launching", "message": "Launching server...\n"}`,
+		`{"phase": "launching", "message": "Launch attempt 1 failed, retrying...\n"}`,
+		`{"phase": "failed", "status_code": 409, "message": "` + limit + `\n"}`,
+	})
 }

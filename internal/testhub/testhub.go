@@ -41,6 +41,9 @@ type Options struct {
 	// user (0: no limit).
 	NamedServers     bool
 	NamedServerLimit int
+	// UserTokens maps API tokens to the hub users they authenticate
+	// (users are created); they stand for tokens users make themselves.
+	UserTokens map[string]string
 }
 
 // Hub is a running JupyterHub. Start registers its Stop as a cleanup.
@@ -108,6 +111,9 @@ service = {"name": "binder", "api_token": %[12]q, "display": False}
 if %[13]q:
     service["url"] = %[13]q
 c.JupyterHub.services = [service]
+c.JupyterHub.api_tokens = json.loads(%[15]q)
+# Users made at start-up get the default user role; token-only ones do not.
+c.Authenticator.allowed_users = set(c.JupyterHub.api_tokens.values())
 c.JupyterHub.load_roles = [
     {"name": "binder", "services": ["binder"], "scopes": ["servers", "admin:users"]},
 ]
@@ -149,7 +155,7 @@ func Start(t testing.TB, opts Options) *Hub {
 	cfg := fmt.Sprintf(config, filepath.Join(dir, "records"), filepath.Join(dir, "home", "{username}"),
 		port, apiPort, proxyPort, filepath.Join(dir, "proxy.pid"), filepath.Join(dir, "jupyterhub.sqlite"),
 		filepath.Join(dir, "cookie_secret"), filepath.Join(dir, "jupyterhub.pid"), named, opts.NamedServerLimit,
-		h.Token, opts.ServiceURL, startTimeout)
+		h.Token, opts.ServiceURL, startTimeout, userTokens(opts.UserTokens))
 	if err := os.WriteFile(filepath.Join(dir, "jupyterhub_config.py"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -309,6 +315,14 @@ func pathEscape(s string) string {
 		fmt.Fprintf(&b, "%%%02X", c)
 	}
 	return b.String()
+}
+
+func userTokens(m map[string]string) string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	b, _ := json.Marshal(m) // a map of strings always encodes
+	return string(b)
 }
 
 func randomHex(t testing.TB) string {
