@@ -19,7 +19,9 @@ import (
 func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 	st := startStream(w)
 	li := &launchInfo{}
-	defer s.requestEnded(r, st, li, s.deps.Metrics.streamOpened())
+	// A build-only request emits no launch event: upstream emits one only
+	// after a launch, which launchAfter does.
+	defer s.deps.Metrics.streamOpened()()
 	if err := s.banned(r); err != nil {
 		s.fail(st, r, err)
 		return
@@ -70,10 +72,23 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, err)
 		return
 	}
+	lr, err := s.launchRequest(r, li, resolved, image) // nil: build only
+	if err != nil {
+		s.fail(st, r, err)
+		return
+	}
 	if exists {
 		s.cacheHit(resolved, image)
+		if lr != nil {
+			s.launchAfter(r, st, lr, true)
+			return
+		}
 		_ = st.send(events.New("ready", events.Field{Key: "phase", Value: "ready"},
 			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"}))
+		return
+	}
+	if err := s.checkQuota(r.Context(), resolved, image); err != nil {
+		s.fail(st, r, err)
 		return
 	}
 	// The client follows the build until it leaves, which for a parked
@@ -95,7 +110,7 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, err)
 		return
 	}
-	s.follow(r, st, log, image, leave)
+	s.follow(r, st, log, image, lr, leave)
 }
 
 // rawSpec returns the still percent-encoded spec: routers decode some paths
@@ -124,11 +139,15 @@ func acceptsEventStream(values []string) bool {
 	return false
 }
 
-// checkBuildOnly enforces upstream's build_only rules. binderbuild has no
-// JupyterHub launcher, so a launch request is refused with a clear message
-// instead of building an image nobody will launch.
+// checkBuildOnly enforces upstream's build_only rules. Without a Launcher,
+// a launch request is refused with a clear message instead of building an
+// image nobody will launch.
 func (s *Server) checkBuildOnly(r *http.Request) error {
-	if !strings.EqualFold(r.URL.Query().Get("build_only"), "true") {
+	launch := !strings.EqualFold(r.URL.Query().Get("build_only"), "true")
+	if launch && s.deps.Launcher != nil {
+		return nil
+	}
+	if launch {
 		return userError(http.StatusBadRequest, "Launching servers is not supported by this service; request build_only=true to build the image without launching it.")
 	}
 	if !s.cfg.APIOnly {
@@ -186,12 +205,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // follow streams the build's log to one client until the build ends or the
-// client leaves, then calls leave. A build that has started goes on without
-// the client.
-func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image string, leave func()) {
-	if s.park(st.w, r, st, log, image, leave) {
-		st.parked = log // the fan-out sends the last event
-		return
+// client leaves, then launches lr's server if the build succeeded, and
+// calls leave. A build that has started goes on without the client.
+func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image string, lr *launchReq, leave func()) {
+	if lr == nil && s.park(st.w, r, st, log, image, leave) {
+		return // the fan-out sends the rest
 	}
 	defer leave()
 	ctx := r.Context()
@@ -205,6 +223,10 @@ func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image stri
 		cursor = next
 		if done {
 			_, err := log.Result()
+			if lr != nil && err == nil {
+				s.launchAfter(r, st, lr, false)
+				return
+			}
 			_ = st.send(s.resultEvent(ctx, err, image))
 			return
 		}

@@ -2,9 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
-	"net/http"
-	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +23,9 @@ type MetricsConfig struct {
 	// Providers are provider names ("GitHub", "Git", "GitLab") whose
 	// binderhub_launch_count_total series are created at zero (repo "").
 	Providers []string
+	// RepoLabel puts the repository URL in the repo label of
+	// binderhub_launch_count_total, as upstream; false leaves it empty.
+	RepoLabel bool
 }
 
 // Metrics are the Prometheus series of /build requests. Builds themselves
@@ -35,6 +35,7 @@ type Metrics struct {
 	launchTime         *prometheus.HistogramVec
 	launchCount        *prometheus.CounterVec
 	inProgressLaunches prometheus.Gauge
+	withRepo           bool // cfg.RepoLabel
 	// requests is binderbuild_build_requests_total by outcome.
 	requests map[string]prometheus.Counter
 	// open counts the event streams served by a handler; parked, when
@@ -49,8 +50,8 @@ type Metrics struct {
 //   - binderhub_launch_time_seconds{status, retries} (histogram, buckets 2 …
 //     600 s), binderhub_launch_count_total{status, provider, repo} (counter)
 //     and binderhub_inprogress_launches (gauge), with upstream's names, help
-//     and buckets so that BinderHub dashboards find them. This service
-//     never launches servers, so they stay at zero;
+//     and buckets so that BinderHub dashboards find them, observed by
+//     launches (launch.go);
 //   - binderbuild_build_requests_total{outcome="cache_hit|build|joined"}
 //     (counter): /build requests that reached the image: answered from the
 //     registry, starting a build, or joining one already running;
@@ -76,6 +77,7 @@ func NewMetrics(reg prometheus.Registerer, cfg MetricsConfig) *Metrics {
 			Help: "Launches currently in progress",
 		}),
 		requests: make(map[string]prometheus.Counter),
+		withRepo: cfg.RepoLabel,
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "binderbuild_sse_clients",
@@ -178,94 +180,7 @@ func (s *Server) emit(rec events.Record) {
 type launchInfo struct {
 	provider, spec, ref string
 	buildToken          bool
-}
-
-// requestEnded closes a /build request for the metrics and emits its
-// binderhub.jupyter.org/launch event: status success when it ended with
-// ready (in build-only mode the image is handed to the spawner), failure
-// when it ended with failed, none when the client left first or the spec
-// was never parsed. A request whose connection was parked ends with its
-// build. closed ends the handler's count of open streams.
-func (s *Server) requestEnded(r *http.Request, st *stream, li *launchInfo, closed func()) {
-	closed()
-	if li.provider == "" {
-		return // failed before a provider parsed the spec: no launch attempt
-	}
-	reqOrigin := r.Header.Get("Origin")
-	if reqOrigin == "" {
-		reqOrigin = r.Header.Get("Sec-Fetch-Site")
-	}
-	launch := events.Launch{Provider: li.provider, Spec: li.spec, Ref: li.ref, BuildToken: li.buildToken,
-		Origin: r.Host, RequestOrigin: reqOrigin}
-	if st.parked != nil {
-		s.ends.add(s.ctx, st.parked, func(ended bool, err error) {
-			// A build abandoned because the service stops has no outcome.
-			if ended && !errors.Is(err, context.Canceled) {
-				launch.Status = events.LaunchSuccess
-				if err != nil {
-					launch.Status = events.LaunchFailure
-				}
-				s.emit(launch)
-			}
-		})
-		return
-	}
-	switch {
-	case st.end == "ready":
-		launch.Status = events.LaunchSuccess
-	case st.end == "failed" || st.end == "failure":
-		launch.Status = events.LaunchFailure
-	default:
-		return
-	}
-	s.emit(launch)
-}
-
-// buildEnds runs callbacks when builds end, for requests whose connection
-// was parked: their handler returned before the build ended. One goroutine
-// waits per build that has callbacks.
-type buildEnds struct {
-	mu    sync.Mutex
-	waits map[*events.Log][]func(ended bool, err error)
-}
-
-// add calls fn(true, result) when log finishes, or fn(false, nil) when ctx
-// ends first.
-func (b *buildEnds) add(ctx context.Context, log *events.Log, fn func(ended bool, err error)) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.waits == nil {
-		b.waits = make(map[*events.Log][]func(bool, error))
-	}
-	fns, waiting := b.waits[log]
-	b.waits[log] = append(fns, fn)
-	if !waiting {
-		go b.wait(ctx, log)
-	}
-}
-
-func (b *buildEnds) wait(ctx context.Context, log *events.Log) {
-	ended := true
-	for ended {
-		_, _, done, changed := log.Read(log.Len())
-		if done {
-			break
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			ended = false
-		}
-	}
-	b.mu.Lock()
-	fns := b.waits[log]
-	delete(b.waits, log)
-	b.mu.Unlock()
-	var err error
-	if ended {
-		_, err = log.Result()
-	}
-	for _, fn := range fns {
-		fn(ended, err)
-	}
+	// launch marks a request that launches a server: its launch event is
+	// emitted by launchAfter, on success only.
+	launch bool
 }

@@ -34,11 +34,19 @@ func (s *Server) router() chi.Router {
 			r.Handle("/ui", s.deps.UI)
 			r.Handle("/ui/*", s.deps.UI)
 		}
-		// JupyterHub counts a service as up when it answers below 500.
-		if s.deps.UI != nil && !s.cfg.APIOnly {
+		// The build page at the root, in API-only mode too: a new user
+		// opening the service's URL finds it. JupyterHub counts a service
+		// as up when it answers below 500.
+		if s.deps.UI != nil {
 			r.Handle("/", s.deps.UI)
 		} else {
 			r.Get("/", http.NotFound)
+		}
+		// The pages of launch mode (launch.go): launch links, badges.
+		if s.deps.UI != nil && s.deps.Launcher != nil {
+			r.Handle("/v2/*", s.deps.UI)
+			r.Handle("/badge.svg", s.deps.UI)
+			r.Handle("/badge_logo.svg", s.deps.UI)
 		}
 	})
 	return r

@@ -35,6 +35,8 @@ type Config struct {
 	HealthCacheTTL time.Duration `split_words:"true" default:"5s" desc:"how long /health reuses the results of its dependency checks"`
 	// AccessConfig: authentication, rate limit, bans, spec lists, CORS.
 	AccessConfig
+	// LaunchConfig: launch mode (launch.go).
+	LaunchConfig
 }
 
 // Provider parses and resolves the specs of one repository provider.
@@ -96,6 +98,9 @@ type Deps struct {
 	Auth Authenticator
 	// Now is the clock of rate limits and build tokens; nil: time.Now.
 	Now func() time.Time
+	// Launcher starts servers for requests without build_only=true
+	// (launch.go); nil: every request must ask for build_only=true.
+	Launcher Launcher
 }
 
 // Server serves the binderbuild API.
@@ -115,8 +120,6 @@ type Server struct {
 	fanouts  map[*events.Log]*fanout // running fan-outs of parked clients, by build
 	// parkedClients counts the connections the fan-outs hold.
 	parkedClients atomic.Int64
-	// ends ends the launch records of parked requests with their build.
-	ends buildEnds
 }
 
 // New returns the API handler. ctx bounds the server's background work (the

@@ -21,11 +21,6 @@ type stream struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	written bool // something was written: the connection can no longer be parked
-	// end is the phase of the last event sent when it ended the stream
-	// ("ready", "failed"); parked is the build log the connection was
-	// handed to. They decide the request's launch event.
-	end    string
-	parked *events.Log
 }
 
 // startStream sets the event-stream headers. The status is always 200, even
@@ -60,9 +55,6 @@ func (s *stream) flush() error { return s.rc.Flush() }
 func (s *stream) send(e events.Event) error {
 	if err := s.write(e); err != nil {
 		return err
-	}
-	if e.Terminal() || e.Phase == "ready" {
-		s.end = e.Phase
 	}
 	return s.flush()
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests (./e2e) run for real, when missing:
-# Debian's jupyterhub (3.0) with its configurable-http-proxy
-# (node-configurable-http-proxy, pulled in as a dependency), and checks that
+# Installs what the end-to-end tests (./e2e) and the launch tests (launcher,
+# cmd/binderbuild, web) run for real, when missing: Debian's jupyterhub (3.0)
+# with its configurable-http-proxy (node-configurable-http-proxy, pulled in
+# as a dependency) and python3-notebook, which jupyterhub-singleuser serves
+# launched servers with; and checks that
 # Node.js >= 20.10 and npm are there for @jupyterhub/binderhub-client (the
 # tests install that package themselves with `npm ci`, cached in .cache/).
 set -euo pipefail
@@ -9,6 +11,7 @@ set -euo pipefail
 need=()
 [ -x /usr/bin/jupyterhub ] || need+=(jupyterhub)
 [ -e /usr/share/nodejs/configurable-http-proxy ] || need+=(node-configurable-http-proxy)
+/usr/bin/python3 -c 'import notebook' 2>/dev/null || need+=(python3-notebook)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "e2e-deps: missing ${need[*]}; run as root or install them with apt-get" >&2

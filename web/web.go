@@ -12,6 +12,7 @@ import (
 	"html"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,21 +34,36 @@ type asset struct {
 // handler serves the page and its assets under one base URL.
 type handler struct {
 	base   string
+	launch bool // the service launches servers: /v2/ pages and badges
 	index  asset
 	assets map[string]asset // by name under {base}ui/
 }
+
+// Option changes what Handler serves.
+type Option func(*handler)
+
+// WithLaunch serves the pages of launch mode: {base}v2/<provider>/<spec>,
+// which builds if needed, launches and then opens the server, the launch
+// link and badge of the form, and the badges {base}badge.svg and
+// {base}badge_logo.svg.
+func WithLaunch() Option { return func(h *handler) { h.launch = true } }
 
 // Handler returns the page's handler for the service mounted at base (a
 // path that starts and ends with "/", as server.NormalizeBaseURL returns).
 // It answers GET and HEAD of:
 //   - {base} and {base}ui/: the page;
+//   - with WithLaunch, {base}v2/...: the page, launching; {base}badge.svg
+//     and {base}badge_logo.svg;
 //   - {base}ui: a redirect to {base}ui/;
 //   - {base}ui/app.js, {base}ui/app.css: the assets;
 //
 // and 404 for any other path. The page finds the API at {base}, so one
 // handler serves both mount points.
-func Handler(base string) http.Handler {
+func Handler(base string, opts ...Option) http.Handler {
 	h := &handler{base: base, assets: make(map[string]asset)}
+	for _, o := range opts {
+		o(h)
+	}
 	err := fs.WalkDir(static, "static", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -59,6 +75,7 @@ func Handler(base string) http.Handler {
 		name := strings.TrimPrefix(path, "static/")
 		if name == "index.html" {
 			body = bytes.ReplaceAll(body, []byte("{{BASE}}"), []byte(html.EscapeString(base)))
+			body = bytes.ReplaceAll(body, []byte("{{LAUNCH}}"), []byte(strconv.FormatBool(h.launch)))
 			h.index = newAsset(body, "text/html; charset=utf-8")
 			return nil
 		}
@@ -104,6 +121,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == h.base || p == ui:
 		a = h.index
+	case h.launch && strings.HasPrefix(p, h.base+"v2/"):
+		a = h.index
+	case h.launch && (p == h.base+"badge.svg" || p == h.base+"badge_logo.svg"):
+		a = h.assets[strings.TrimPrefix(p, h.base)]
 	case p == h.base+"ui":
 		target := ui
 		if r.URL.RawQuery != "" {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -61,6 +62,36 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+func TestHandlerLaunch(t *testing.T) {
+	for _, launch := range []bool{false, true} {
+		var opts []web.Option
+		if launch {
+			opts = append(opts, web.WithLaunch())
+		}
+		h := web.Handler("/b/", opts...)
+		pageStatus := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[launch]
+		for _, tc := range []struct {
+			path, typ, body string
+			status          int
+		}{
+			{"/b/", "text/html", `<meta name="binderbuild-launch" content="` + strconv.FormatBool(launch) + `">`, http.StatusOK},
+			{"/b/v2/gh/org/repo/HEAD?urlpath=lab", "text/html", `<meta name="binderbuild-launch" content="true">`, pageStatus},
+			{"/b/badge.svg", "image/svg+xml", "launch", pageStatus},
+			{"/b/badge_logo.svg", "image/svg+xml", "launch", pageStatus},
+		} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+			if rec.Code != tc.status {
+				t.Errorf("launch %v: GET %s = %d, want %d", launch, tc.path, rec.Code, tc.status)
+				continue
+			}
+			if tc.status == http.StatusOK && (!strings.HasPrefix(rec.Header().Get("Content-Type"), tc.typ) || !strings.Contains(rec.Body.String(), tc.body)) {
+				t.Errorf("launch %v: GET %s = %s, want %s containing %q", launch, tc.path, rec.Header().Get("Content-Type"), tc.typ, tc.body)
+			}
+		}
+	}
+}
+
 func TestHandlerRevalidates(t *testing.T) {
 	h := web.Handler("/")
 	rec := httptest.NewRecorder()
@@ -109,15 +140,15 @@ func TestPageHasNoThirdPartyCode(t *testing.T) {
 func TestServerMountsPage(t *testing.T) {
 	for _, apiOnly := range []bool{true, false} {
 		srv := server.New(t.Context(), server.Config{BaseURL: "/binder", APIOnly: apiOnly}, server.Deps{UI: web.Handler("/binder/")})
-		rootStatus := http.StatusOK
-		if apiOnly {
-			rootStatus = http.StatusNotFound
-		}
+		// The page at the root in API-only mode too; launch pages only
+		// with a launcher.
 		for path, want := range map[string]int{
-			"/binder/ui/":       http.StatusOK,
-			"/binder/ui/app.js": http.StatusOK,
-			"/binder/ui":        http.StatusMovedPermanently,
-			"/binder/":          rootStatus,
+			"/binder/ui/":                 http.StatusOK,
+			"/binder/ui/app.js":           http.StatusOK,
+			"/binder/ui":                  http.StatusMovedPermanently,
+			"/binder/":                    http.StatusOK,
+			"/binder/v2/gh/org/repo/HEAD": http.StatusNotFound,
+			"/binder/badge_logo.svg":      http.StatusNotFound,
 		} {
 			rec := httptest.NewRecorder()
 			srv.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
+	"github.com/binderbuild/binderbuild/launcher"
 	"github.com/binderbuild/binderbuild/server"
 )
 
@@ -45,8 +46,10 @@ type config struct {
 	builder.KubeConfig
 	LocalSettings
 	PerClientBuildLimit int `split_words:"true" default:"3" desc:"most builds one client (an authenticated user, else a client address, IPv6 by /64) may have started and running at once; joining a running build does not count (0: no limit)"`
+	LaunchSettings
+	launcher.QuotaConfig
 
-	MetricsRepoLabel bool `split_words:"true" default:"true" desc:"label binderhub_build_count_total with the repository URL (repo), as upstream; false leaves it empty to bound the number of series"`
+	MetricsRepoLabel bool `split_words:"true" default:"true" desc:"label binderhub_build_count_total and binderhub_launch_count_total with the repository URL (repo), as upstream; false leaves it empty to bound the number of series"`
 	events.SinkConfig
 	// stdout receives the events of the stdout sink; nil: os.Stdout.
 	stdout io.Writer
@@ -82,6 +85,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg.Push = cfg.UseRegistry && cfg.ImagePrefix != ""
 	cfg.BaseURL = server.NormalizeBaseURL(cfg.BaseURL)
 	if err := cfg.AccessConfig.FromJupyterHubEnv(getenv); err != nil { // JUPYTERHUB_API_URL, scopes
+		return cfg, err
+	}
+	if err := cfg.launchFromEnv(getenv); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()

@@ -28,15 +28,16 @@ import (
 
 const headSHA = "596b52f10efb0c9befc0c4ae850cc5175297d71c"
 
-// fakeGitHub answers the commits API for org/repo: HEAD resolves, every
-// other ref is unknown (422, as GitHub answers). It counts requests.
+// fakeGitHub answers the commits API: HEAD of every repository resolves to
+// headSHA, every other ref is unknown (422, as GitHub answers). It counts
+// requests.
 type fakeGitHub struct {
 	calls atomic.Int64
 }
 
 func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.calls.Add(1)
-	if r.URL.Path == "/repos/org/repo/commits/HEAD" {
+	if strings.HasPrefix(r.URL.Path, "/repos/") && strings.HasSuffix(r.URL.Path, "/commits/HEAD") {
 		w.Header().Set("ETag", `"etag-1"`)
 		fmt.Fprintf(w, `{"sha": %q}`, headSHA)
 		return

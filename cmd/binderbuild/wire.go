@@ -64,6 +64,11 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		return nil, err
 	}
 	health = append(health, authHealth...)
+	launch, launchHealth, err := newLauncher(cfg, kube, log)
+	if err != nil {
+		return nil, err
+	}
+	health = append(health, launchHealth...)
 	shared := builder.NewShared(ctx, exec, time.Minute,
 		builder.WithMetrics(buildMetrics), builder.WithEvents(emitter), builder.WithLogger(log),
 		builder.WithOwnerLimit(cfg.PerClientBuildLimit))
@@ -73,14 +78,15 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		Builder:        shared,
 		Health:         append(health, execHealth...),
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Metrics:        server.NewMetrics(reg, server.MetricsConfig{Providers: providerNames}),
+		Metrics:        server.NewMetrics(reg, server.MetricsConfig{Providers: providerNames, RepoLabel: cfg.MetricsRepoLabel}),
 		Events:         emitter,
-		UI:             web.Handler(cfg.BaseURL),
+		UI:             web.Handler(cfg.BaseURL, uiOptions(launch)...),
 		Version:        version(),
 		BuildImage:     cfg.BuildImage,
 		Log:            log,
 		Redactor:       cfg.redactor(),
 		Auth:           auth,
+		Launcher:       launch,
 	})
 	return &app{handler: srv, close: func() { shared.Wait(); closeEmitter(emitter, log); registryStopped() }}, nil
 }

@@ -5,6 +5,8 @@
   'use strict';
 
   var base = (document.querySelector('meta[name="binderbuild-base"]') || {}).content || '/';
+  // Set when the service launches servers: /v2/ pages and launch links.
+  var launchOn = ((document.querySelector('meta[name="binderbuild-launch"]') || {}).content || '') === 'true';
   var PHASES = ['waiting', 'fetching', 'building', 'pushing', 'ready'];
   var PHASE_NAMES = { waiting: 'Waiting', fetching: 'Fetching', building: 'Building', pushing: 'Pushing', ready: 'Ready' };
   var MAX_LINES = 5000; // log lines kept in the page; older ones are dropped
@@ -528,7 +530,7 @@
     if (token) headers.Authorization = 'Bearer ' + token;
     var res;
     try {
-      res = await fetch(base + 'build/' + build.spec + '?build_only=true', {
+      res = await fetch(base + 'build/' + build.spec + (build.launch ? '' : '?build_only=true'), {
         headers: headers, signal: build.controller.signal, cache: 'no-store', credentials: 'same-origin'
       });
     } catch (err) {
@@ -581,6 +583,8 @@
         ev.status_code ? 'The service answered with status ' + ev.status_code + '.' : 'Fix the repository or the ref and build again.', true);
       return true;
     }
+    if (build.launch && (phase === 'built' || phase === 'launching')) return launching(build, phase, message);
+    if (build.launch && phase === 'ready' && typeof ev.url === 'string') return launched(build, ev);
     // repo2docker repeats "Pushing image" with every progress update.
     if (message && !(phase === 'pushing' && message === build.lastPush)) logView.append(message);
     if (phase === 'pushing') build.lastPush = message;
@@ -604,6 +608,76 @@
       return true;
     }
     return false;
+  }
+
+  // launching shows the image built and the hub's spawn progress.
+  function launching(build, phase, message) {
+    if (message) logView.append(message);
+    if (phase === 'built') {
+      build.phase = 'ready';
+      setPhase('ready');
+      completeLayers();
+    }
+    document.body.dataset.phase = 'launching';
+    say('Launching your server…');
+    return false;
+  }
+
+  // launched sends the browser to the server, at the path the link asked for.
+  function launched(build, ev) {
+    end(build, 'ready');
+    logView.append(typeof ev.message === 'string' ? ev.message : '');
+    logView.flush();
+    document.body.dataset.phase = 'launched';
+    say('Server ready: opening it…');
+    location.assign(serverRedirect(ev.url, String(ev.token || ''), new URLSearchParams(location.search)));
+    return true;
+  }
+
+  // serverRedirect is upstream's redirect: urlpath, else labpath
+  // (doc/tree/<path>) or filepath (tree/<path>), under the server's URL,
+  // with the token. A path leading off the server is ignored: the token
+  // must not reach another site.
+  function serverRedirect(serverURL, token, q) {
+    var path = q.get('urlpath') || '';
+    if (q.has('labpath')) path = 'doc/tree/' + encodeURI(q.get('labpath').replace(/\/$/, ''));
+    else if (q.has('filepath')) path = 'tree/' + encodeURI(q.get('filepath').replace(/\/$/, ''));
+    var server = new URL(serverURL, location.href);
+    var url = new URL(path.replace(/^\/*/, ''), server);
+    if (url.origin !== server.origin || url.pathname.indexOf(server.pathname) !== 0) url = new URL(server.href);
+    url.searchParams.append('token', token);
+    return url.toString();
+  }
+
+  // startLaunch follows /build for the spec of a /v2/ page without
+  // build_only: the image is built if needed, then the server launched.
+  function startLaunch(spec) {
+    reset();
+    var id = spec.split('/')[0];
+    var p = providerByID(id) || { id: id, name: id, cfg: {} };
+    var build = { provider: p, repo: spec, ref: '', spec: spec, controller: new AbortController(), phase: 'waiting', ended: false, launch: true };
+    current = build;
+    $('progress').hidden = false;
+    setState('running');
+    setPhase('waiting');
+    logView.append('Launching ' + decodeURIComponent(spec) + '…', 'meta');
+    run(build, tokenIn.value.trim()).catch(function (err) {
+      if (current !== build || build.ended || build.controller.signal.aborted) return;
+      disconnected(build, err && err.message);
+    });
+  }
+
+  // updateLaunchLinks shows the shareable launch link and badge markdown
+  // of the form's repository.
+  function updateLaunchLinks() {
+    if (!launchOn) return;
+    var b = readInput();
+    $('launch-box').hidden = !!b.error;
+    if (b.error) return;
+    var link = location.origin + base + 'v2/' + b.spec;
+    $('launch-url').value = link;
+    $('launch-open').href = link;
+    $('badge-markdown').value = '[![Binder](' + location.origin + base + 'badge_logo.svg)](' + link + ')';
   }
 
   async function copy(text, what) {
@@ -720,6 +794,18 @@
     $('copy-share').addEventListener('click', function () { copy($('share-url').value, 'Link'); });
 
     await loadProviders();
+    if (launchOn) {
+      repoIn.addEventListener('input', updateLaunchLinks);
+      refIn.addEventListener('input', updateLaunchLinks);
+      providerSel.addEventListener('change', updateLaunchLinks);
+      $('copy-launch').addEventListener('click', function () { copy($('launch-url').value, 'Launch link'); });
+      $('copy-badge').addEventListener('click', function () { copy($('badge-markdown').value, 'Badge'); });
+      if (location.pathname.indexOf(base + 'v2/') === 0) {
+        document.body.dataset.ready = 'true';
+        startLaunch(location.pathname.slice((base + 'v2/').length).replace(/\/+$/, ''));
+        return;
+      }
+    }
     var q = new URLSearchParams(location.search);
     if (q.get('repo')) {
       if (q.get('provider') && providerByID(q.get('provider'))) providerSel.value = q.get('provider');

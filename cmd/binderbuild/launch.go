@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/binderbuild/binderbuild/launcher"
+	"github.com/binderbuild/binderbuild/server"
+	"github.com/binderbuild/binderbuild/web"
+)
+
+// uiOptions adds the launch pages to the build page in launch mode.
+func uiOptions(l server.Launcher) []web.Option {
+	if l == nil {
+		return nil
+	}
+	return []web.Option{web.WithLaunch()}
+}
+
+// LaunchSettings are launcher.Config under a name of its own: two embedded
+// Config fields would clash.
+type LaunchSettings launcher.Config
+
+// launchFromEnv fills what JupyterHub gives its services, as upstream:
+// the API token and URL, and the named-server settings.
+func (c *config) launchFromEnv(getenv func(string) string) error {
+	fallback(&c.HubAPIToken, getenv("JUPYTERHUB_API_TOKEN"))
+	c.HubAPIURL = getenv("JUPYTERHUB_API_URL")
+	fallback(&c.QuotaNamespace, c.BuildNamespace)
+	if getenv("BINDERBUILD_ALLOW_NAMED_SERVERS") == "" && getenv("JUPYTERHUB_ALLOW_NAMED_SERVERS") == "true" {
+		c.AllowNamedServers = true
+	}
+	if v := getenv("JUPYTERHUB_NAMED_SERVER_LIMIT_PER_USER"); v != "" && getenv("BINDERBUILD_NAMED_SERVER_LIMIT_PER_USER") == "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("invalid JUPYTERHUB_NAMED_SERVER_LIMIT_PER_USER=" + strconv.Quote(v) + ": want a number")
+		}
+		c.NamedServerLimitPerUser = n
+	}
+	if !c.APIOnly && c.HubURL != "" && c.HubAPIToken == "" {
+		return errors.New("BINDERBUILD_HUB_URL is set but no hub API token: set BINDERBUILD_HUB_API_TOKEN (or JUPYTERHUB_API_TOKEN)")
+	}
+	return nil
+}
+
+// newLauncher returns the launcher of launch mode: BINDERBUILD_API_ONLY=false
+// with BINDERBUILD_HUB_URL, and its "JupyterHub API" health check unless
+// authentication checks the hub already. Otherwise nil: every request must
+// build only. Quotas count pods with kube, which must then be set.
+func newLauncher(cfg config, kube kubernetes.Interface, log *slog.Logger) (server.Launcher, []server.HealthCheck, error) {
+	if cfg.APIOnly || cfg.HubURL == "" {
+		return nil, nil, nil
+	}
+	var quota *launcher.Quota
+	if cfg.PodQuota >= 0 || cfg.PerRepoQuota > 0 || cfg.PerRepoQuotaHigher > 0 {
+		if kube == nil {
+			return nil, nil, errors.New("launch quotas count JupyterHub's user pods: they need the kubernetes executor's cluster")
+		}
+		quota = launcher.NewQuota(cfg.QuotaConfig, kube, nil, log)
+	}
+	// No client timeout: the spawn progress stream lasts up to
+	// BINDERBUILD_LAUNCH_TIMEOUT; every request has a deadline.
+	l, err := launcher.New(launcher.Config(cfg.LaunchSettings), &http.Client{}, quota, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("launch mode: servers start through JupyterHub", "hub_url", cfg.HubURL)
+	var health []server.HealthCheck
+	if cfg.Auth != server.AuthJupyterHub {
+		health = append(health, server.HealthCheck{Service: "JupyterHub API", Check: l.Check})
+	}
+	return l, health, nil
+}
