@@ -28,8 +28,9 @@ type Zenodo struct {
 
 var _ Provider = (*Zenodo)(nil)
 
-// zenodoRecordPath is the path of a record page.
-var zenodoRecordPath = regexp.MustCompile(`^/records?/([0-9]+)/?$`)
+// zenodoRecordPath is the end of a record page's path (a configured
+// ZenodoURL may have a path of its own).
+var zenodoRecordPath = regexp.MustCompile(`/records?/([0-9]+)/?$`)
 
 // NewZenodo returns the zenodo provider; m and log may be nil.
 func NewZenodo(cfg ArchiveConfig, m *Metrics, log *slog.Logger) *Zenodo {
