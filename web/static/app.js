@@ -293,7 +293,7 @@
     [/^https?:\/\/(?:www\.)?hydroshare\.org\/resource\/([0-9a-f]{32})(?:[/?#].*)?$/i, function (m) {
       return ['hydroshare', m[1].toLowerCase()];
     }],
-    [/^(?:https?:\/\/archive\.softwareheritage\.org\/(?:browse\/)?)?(swh:1:(?:dir|rev|rel|snp):[0-9a-f]{40})(?:;[^/]*)?\/?$/i, function (m) {
+    [/^(?:https?:\/\/archive\.softwareheritage\.org\/(?:browse\/)?)?(swh:1:(?:dir|rev|rel|snp):[0-9a-f]{40})(?:;.*|\/)?$/i, function (m) {
       return ['swh', m[1]];
     }]
   ];
