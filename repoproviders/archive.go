@@ -49,11 +49,11 @@ type ArchiveConfig struct {
 	// AllowedHosts are hosts (or host:port) that dataverse and ckan may
 	// contact although they are private or loopback addresses, as
 	// GitConfig.AllowedHosts for git. Default none.
-	AllowedHosts []string
+	AllowedHosts []string `desc:"private hosts (host or host:port) dataverse and ckan may contact"`
 	// Timeout bounds one request. Default 20s.
-	Timeout time.Duration
+	Timeout time.Duration `default:"20s" desc:"timeout of one archive API request"`
 	// MaxBody bounds one response body. Default 8 MiB.
-	MaxBody int64
+	MaxBody int64 `default:"8388608" desc:"largest archive API response read"`
 }
 
 // withDefaults fills unset fields.

@@ -140,3 +140,28 @@ func TestInvalidRepoProviders(t *testing.T) {
 		})
 	}
 }
+
+// TestArchiveTokensRedacted checks that the archive tokens never reach logs
+// or events: the service's redactor replaces each of them.
+func TestArchiveTokensRedacted(t *testing.T) {
+	tokens := map[string]string{
+		"BINDERBUILD_ZENODO_ACCESS_TOKEN":     "zenodo-t0ken",
+		"BINDERBUILD_FIGSHARE_ACCESS_TOKEN":   "figshare-t0ken",
+		"BINDERBUILD_HYDROSHARE_ACCESS_TOKEN": "hydroshare-t0ken",
+		"BINDERBUILD_DATAVERSE_API_TOKEN":     "dataverse-t0ken",
+	}
+	for env, v := range tokens {
+		t.Setenv(env, v)
+	}
+	t.Setenv("KUBECONFIG", "")
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.redactor()
+	for env, v := range tokens {
+		if got := r.String("saw " + v + " in a log line"); strings.Contains(got, v) {
+			t.Errorf("%s: redacted text %q still holds the token", env, got)
+		}
+	}
+}
