@@ -136,6 +136,11 @@ func isStatus(err error, code int) bool {
 
 // getJSON GETs u and decodes a 200 answer into v. header may be nil.
 func (c *apiClient) getJSON(ctx context.Context, u string, header http.Header, v any) error {
+	header = header.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	header.Set("Accept", "application/json")
 	resp, err := c.do(ctx, u, header)
 	if err != nil {
 		return err
@@ -157,7 +162,9 @@ func (c *apiClient) getJSON(ctx context.Context, u string, header http.Header, v
 	return nil
 }
 
-// do sends GET u. The caller closes the body.
+// do sends GET u with header (which may be nil) and User-Agent BinderHub.
+// The caller closes the body. DOI resolver hops send no Accept header:
+// doi.org answers some media types with metadata instead of a redirect.
 func (c *apiClient) do(ctx context.Context, u string, header http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -167,7 +174,6 @@ func (c *apiClient) do(ctx context.Context, u string, header http.Header) (*http
 		req.Header[k] = vs
 	}
 	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.metrics.upstreamRequest(c.upstream, outcomeError)

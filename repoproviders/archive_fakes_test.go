@@ -114,6 +114,9 @@ func (a *fakeArchives) serveDOI(_ *fakeServer, w http.ResponseWriter, r *http.Re
 		"/10.4211/hs.b8f6eae9d89241cf8b5904033460af61": a.hydroshare.URL + "/resource/b8f6eae9d89241cf8b5904033460af61",
 	}
 	switch p := r.URL.EscapedPath(); {
+	case strings.Contains(r.Header.Get("Accept"), "json"):
+		// content negotiation: metadata instead of a redirect
+		fmt.Fprint(w, `{"DOI": "10.5281/zenodo.3242074", "type": "software"}`)
 	case p == "/10.9999/ratelimited":
 		w.Header().Set("Retry-After", "120")
 		http.Error(w, "slow down", http.StatusTooManyRequests)

@@ -140,7 +140,12 @@ func (g *Gist) Resolve(ctx context.Context, repo binderbuild.Repo) (binderbuild.
 // public.
 func (g *Gist) history(ctx context.Context, id string) ([]string, bool, error) {
 	u := g.gh.api + "/gists/" + id
-	resp, err := g.api.do(ctx, u, g.gh.authHeader())
+	header := g.gh.authHeader()
+	if header == nil {
+		header = http.Header{}
+	}
+	header.Set("Accept", "application/vnd.github+json")
+	resp, err := g.api.do(ctx, u, header)
 	if err != nil {
 		return nil, false, err
 	}
