@@ -406,3 +406,32 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestArchiveSpecLimits(t *testing.T) {
+	long := "10.1/" + strings.Repeat("c", MaxSpecLength)
+	cfg := ArchiveConfig{}
+	tests := []struct {
+		p      Provider
+		badUTF string // a spec that decodes to invalid UTF-8, "" if the provider does not decode
+	}{
+		{p: NewZenodo(cfg, nil, nil), badUTF: "10.1/%ff"},
+		{p: NewFigshare(cfg, nil, nil), badUTF: "10.1/%ff"},
+		{p: NewDataverse(cfg, nil, nil), badUTF: "10.1/%ff"},
+		{p: NewCKAN(cfg, nil, nil), badUTF: "https%3A%2F%2Fh%2Fdataset%2F%ff"},
+		{p: NewSWH(cfg, nil, nil), badUTF: "swh%3A%ff"},
+		{p: NewHydroShare(cfg, nil, nil)},
+		{p: NewGist(GistConfig{}, nil, nil)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.p.Prefix(), func(t *testing.T) {
+			cases := []parseErrorCase{
+				{spec: long, want: "Spec is too long (4101 bytes, the limit is 4096)"},
+				{spec: "10.1/\xff", want: `Spec "10.1/\xff" is not valid UTF-8.`},
+			}
+			if tc.badUTF != "" {
+				cases = append(cases, parseErrorCase{spec: tc.badUTF, want: `Spec "` + tc.badUTF + `" is not valid UTF-8 after percent-decoding.`})
+			}
+			checkParseErrors(t, tc.p, cases)
+		})
+	}
+}
