@@ -13,18 +13,22 @@ var ErrRefNotFound = errors.New("ref not found")
 
 // Repo is a parsed but not yet resolved repository spec.
 type Repo struct {
-	// Provider is the URL prefix of the provider: "gh", "git" or "gl".
+	// Provider is the URL prefix of the provider: "gh", "git", "gl",
+	// "zenodo", ….
 	Provider string
 	// ProviderName is the human name used in metrics and launch events:
-	// "GitHub", "Git" or "GitLab".
+	// "GitHub", "Git", "GitLab", "Zenodo", ….
 	ProviderName string
 	// Spec is the raw, still percent-encoded spec with trailing "/" removed.
 	Spec string
 	// URL is the repository URL handed to repo2docker.
 	URL string
-	// Ref is the unresolved ref as the user gave it, unescaped.
+	// Ref is the unresolved ref as the user gave it, unescaped; empty for
+	// archives, whose specs name the version.
 	Ref string
-	// BuildSlug names the image and the build pod (see ImageName, BuildName).
+	// BuildSlug names the image and the build pod (see ImageName,
+	// BuildName). Archives name the version in it, so they set it when
+	// resolving.
 	BuildSlug string
 	// GitCredentials is the git credential helper input for private
 	// repositories, empty when the provider has none. It is a secret.

@@ -91,11 +91,11 @@ func buildName(buildSlug, ref, prefix string) string {
 	return b.String()
 }
 
-// escape escapes s like escapism 1.1.0 with BinderHub's settings: ASCII
+// Escape escapes s like escapism 1.1.0 with BinderHub's settings: ASCII
 // letters and digits are kept; every other UTF-8 byte (including "-",
 // the escape character) becomes "-" followed by the byte in upper-case
 // hex without zero padding ("\t" → "-9", "ü" → "-C3-BC").
-func escape(s string) string {
+func Escape(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -113,7 +113,7 @@ func escape(s string) string {
 }
 
 // safeSlug is BinderHub's _safe_build_slug: the first limit-hashLen-1
-// characters of escape(slug), "-" and the first hashLen hex digits of the
+// characters of Escape(slug), "-" and the first hashLen hex digits of the
 // sha256 of the unescaped slug, lower-cased. The cut may split an escape
 // sequence in half, as upstream does. A negative cut keeps nothing.
 func safeSlug(slug string, limit, hashLen int) string {

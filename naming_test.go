@@ -30,8 +30,8 @@ func TestEscape(t *testing.T) {
 		{"", ""},
 	}
 	for _, tc := range tests {
-		if got := escape(tc.in); got != tc.want {
-			t.Errorf("escape(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := Escape(tc.in); got != tc.want {
+			t.Errorf("Escape(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -231,7 +231,7 @@ func FuzzImageName(f *testing.F) {
 			t.Fatalf("ImageName(%q, %q, %q) slug part = %q, want only [a-z0-9-]", prefix, slug, ref, slugPart)
 		}
 		// The escaped slug part is a prefix of the lower-cased escape.
-		if esc := strings.ToLower(escape(slug)); !strings.HasPrefix(esc, slugPart[:len(slugPart)-imageSlugHashLen-1]) {
+		if esc := strings.ToLower(Escape(slug)); !strings.HasPrefix(esc, slugPart[:len(slugPart)-imageSlugHashLen-1]) {
 			t.Fatalf("ImageName(%q, %q, %q) slug part = %q, want a prefix of %q", prefix, slug, ref, slugPart, esc)
 		}
 	})

@@ -42,6 +42,15 @@ type CachedProvider struct {
 
 var _ Provider = (*CachedProvider)(nil)
 
+// Pinner is an optional upgrade of Provider for providers whose specs may
+// name an immutable version (a DOI of one record version, a SWHID): Cached
+// keeps results for which Pinned is true without expiry.
+type Pinner interface {
+	// Pinned reports whether res, a successful resolution, can never
+	// change for its spec.
+	Pinned(res binderbuild.Resolved) bool
+}
+
 type cacheKey struct {
 	provider, spec string
 }
@@ -56,7 +65,8 @@ type cacheEntry struct {
 // prefix, spec):
 //   - a ref that is not a full 40-hex sha is cached for ttl (default 60s,
 //     DefaultCacheTTL), whether it resolved or was not found;
-//   - a full-sha ref that resolved is cached without expiry;
+//   - a full-sha ref that resolved, and a result next (a Pinner) says is
+//     pinned, are cached without expiry;
 //   - other errors are never cached.
 //
 // Each of the two caches keeps at most size entries (default 10000,
@@ -95,8 +105,7 @@ func (c *CachedProvider) Resolve(ctx context.Context, repo binderbuild.Repo) (bi
 	key := cacheKey{provider: repo.Provider, spec: repo.Spec}
 	if e, ok := c.lookup(key, start); ok {
 		c.metrics.observeResolution(repo.Provider, outcomeCached, c.now().Sub(start))
-		e.res.Repo = repo
-		return e.res, e.err
+		return rebase(e.res, repo), e.err
 	}
 
 	shared := context.WithoutCancel(ctx)
@@ -114,8 +123,7 @@ func (c *CachedProvider) Resolve(ctx context.Context, repo binderbuild.Repo) (bi
 	case r := <-ch:
 		res, _ := r.Val.(binderbuild.Resolved)
 		c.metrics.observeResolution(repo.Provider, resolutionOutcome(r.Err), c.now().Sub(start))
-		res.Repo = repo
-		return res, r.Err
+		return rebase(res, repo), r.Err
 	case <-ctx.Done():
 		return binderbuild.Resolved{}, ctx.Err()
 	}
@@ -135,12 +143,23 @@ func (c *CachedProvider) lookup(key cacheKey, now time.Time) (cacheEntry, bool) 
 }
 
 func (c *CachedProvider) store(key cacheKey, ref string, res binderbuild.Resolved, err error) {
+	pinner, _ := c.next.(Pinner)
 	switch {
-	case err == nil && isFullSHA(ref):
+	case err == nil && (isFullSHA(ref) || pinner != nil && pinner.Pinned(res)):
 		c.pinned.Add(key, res)
 	case err == nil || errors.Is(err, binderbuild.ErrRefNotFound):
 		c.recent.Add(key, cacheEntry{res: res, err: err, expires: c.now().Add(c.ttl)})
 	}
+}
+
+// rebase gives a result the caller's repo, keeping the repository URL and
+// build slug that resolution decided (archives name the version in the
+// slug; swh hands repo2docker the resolved SWHID).
+func rebase(res binderbuild.Resolved, repo binderbuild.Repo) binderbuild.Resolved {
+	url, slug := res.URL, res.BuildSlug
+	res.Repo = repo
+	res.URL, res.BuildSlug = orDefault(url, repo.URL), orDefault(slug, repo.BuildSlug)
+	return res
 }
 
 func resolutionOutcome(err error) string {

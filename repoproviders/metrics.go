@@ -24,6 +24,14 @@ const (
 	upstreamGitHub = "github"
 	upstreamGitLab = "gitlab"
 	upstreamGit    = "git"
+	// The archives and the DOI resolver (doi.org).
+	upstreamDOI        = "doi"
+	upstreamZenodo     = "zenodo"
+	upstreamFigshare   = "figshare"
+	upstreamHydroShare = "hydroshare"
+	upstreamDataverse  = "dataverse"
+	upstreamCKAN       = "ckan"
+	upstreamSWH        = "swh"
 )
 
 // Metrics holds the Prometheus collectors of the repo providers. Build it once
@@ -32,7 +40,8 @@ const (
 type Metrics struct {
 	// githubRemaining mirrors the last x-ratelimit-remaining GitHub sent.
 	githubRemaining prometheus.Gauge
-	// upstream counts requests to GitHub, GitLab and git servers.
+	// upstream counts requests to GitHub, GitLab, git servers, archives
+	// and the DOI resolver.
 	upstream *prometheus.CounterVec
 	// resolution times Resolve calls seen by CachedProvider.
 	resolution *prometheus.HistogramVec
@@ -42,7 +51,7 @@ type Metrics struct {
 //
 //   - binderhub_github_rate_limit_remaining (gauge, "GitHub rate limit remaining"),
 //     the name and help upstream BinderHub uses;
-//   - binderbuild_upstream_requests_total{upstream="github|gitlab|git",
+//   - binderbuild_upstream_requests_total{upstream="github|gitlab|git|doi|zenodo|figshare|hydroshare|dataverse|ckan|swh",
 //     outcome="ok|not_found|error|rate_limited|not_modified"} (counter);
 //   - binderbuild_ref_resolution_seconds{provider, outcome="ok|not_found|error|cached"}
 //     (histogram), observed by CachedProvider for every Resolve call.
@@ -58,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		upstream: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "binderbuild_upstream_requests_total",
-			Help: "Requests to repository hosts (GitHub and GitLab APIs, git servers) by outcome.",
+			Help: "Requests to repository hosts (GitHub and GitLab APIs, git servers, archives, doi.org) by outcome.",
 		}, []string{"upstream", "outcome"}),
 		resolution: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "binderbuild_ref_resolution_seconds",

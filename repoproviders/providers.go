@@ -1,6 +1,8 @@
 // Package repoproviders turns the spec of a /build request into a repository
-// and resolves its ref to a commit: GitHub (gh), GitLab (gl) and any git URL
-// (git), following upstream BinderHub's repoproviders.py (spec/build-api.md §10).
+// and resolves its ref to a commit or archived version: GitHub (gh), gists
+// (gist), GitLab (gl), any git URL (git), Zenodo, Figshare, HydroShare,
+// Dataverse and CKAN, following upstream BinderHub's repoproviders.py
+// (spec/build-api.md §10), and Software Heritage (swh).
 //
 // Every provider implements Provider. Parse is pure and its errors are
 // sentences for users; Resolve returns binderbuild.ErrRefNotFound (wrapped)
@@ -9,9 +11,10 @@
 // Provider with a result cache and coalesces concurrent identical
 // resolutions.
 //
-// The git provider contacts arbitrary hosts on behalf of users. It refuses
-// private, loopback, link-local and similar addresses at connection time
-// (see GitConfig.AllowedHosts) and validates URLs and refs before use.
+// The git, ckan and dataverse providers contact arbitrary hosts on behalf of
+// users. They refuse private, loopback, link-local and similar addresses at
+// connection time (see GitConfig.AllowedHosts, ArchiveConfig.AllowedHosts)
+// and validate URLs and refs before use.
 package repoproviders
 
 import (
@@ -26,7 +29,7 @@ import (
 // Provider is what every provider in this package implements and what
 // Cached wraps.
 type Provider interface {
-	// Prefix is the provider's URL prefix: "gh", "gl" or "git".
+	// Prefix is the provider's URL prefix: "gh", "gl", "git", "zenodo", ….
 	Prefix() string
 	// Parse parses a raw (still percent-encoded) spec whose trailing "/"
 	// are already stripped. It does no I/O; its error text is shown to users.

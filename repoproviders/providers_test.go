@@ -30,6 +30,18 @@ var (
 	_ serverProvider = (*GitLab)(nil)
 	_ serverProvider = (*Git)(nil)
 	_ serverProvider = (*CachedProvider)(nil)
+	_ serverProvider = (*Gist)(nil)
+	_ serverProvider = (*Zenodo)(nil)
+	_ serverProvider = (*Figshare)(nil)
+	_ serverProvider = (*HydroShare)(nil)
+	_ serverProvider = (*Dataverse)(nil)
+	_ serverProvider = (*CKAN)(nil)
+	_ serverProvider = (*SWH)(nil)
+
+	_ Pinner = (*Zenodo)(nil)
+	_ Pinner = (*Figshare)(nil)
+	_ Pinner = (*CKAN)(nil)
+	_ Pinner = (*SWH)(nil)
 )
 
 func TestDisplayJSON(t *testing.T) {
@@ -60,6 +72,50 @@ func TestDisplayJSON(t *testing.T) {
 			want: `{"displayName":"Git repository","id":"git","spec":{"validateRegex":"[^/]+/.+"},` +
 				`"repo":{"label":"Arbitrary git repository URL","placeholder":"example: http://git.example.com/repo","urlEncode":true},` +
 				`"ref":{"enabled":true,"default":"HEAD"}}`,
+		},
+		{
+			name: "gist",
+			p:    NewGist(GistConfig{}, nil, nil),
+			want: `{"displayName":"GitHub Gist","id":"gist","spec":{"validateRegex":"[^/]+/[^/]+(/[^/]+)?"},` +
+				`"detect":{"regex":"^(https?://gist.github.com/)?(?<repo>.*[^/])/?"},` +
+				`"repo":{"label":"Gist ID (username/gistId) or URL","placeholder":"","urlEncode":false},` +
+				`"ref":{"enabled":true,"default":"HEAD"}}`,
+		},
+		{
+			name: "zenodo",
+			p:    NewZenodo(ArchiveConfig{}, nil, nil),
+			want: `{"displayName":"Zenodo DOI","id":"zenodo","spec":{"validateRegex":"10\\.\\d+\\/(.)+"},` +
+				`"repo":{"label":"Zenodo DOI","placeholder":"example: 10.5281/zenodo.3242074","urlEncode":false},"ref":{"enabled":false}}`,
+		},
+		{
+			name: "figshare",
+			p:    NewFigshare(ArchiveConfig{}, nil, nil),
+			want: `{"displayName":"FigShare DOI","id":"figshare","spec":{"validateRegex":"10\\.\\d+\\/(.)+"},` +
+				`"repo":{"label":"FigShare DOI","placeholder":"example: 10.6084/m9.figshare.9782777.v1","urlEncode":false},"ref":{"enabled":false}}`,
+		},
+		{
+			name: "dataverse",
+			p:    NewDataverse(ArchiveConfig{}, nil, nil),
+			want: `{"displayName":"Dataverse DOI","id":"dataverse","spec":{"validateRegex":"10\\.\\d+\\/(.)+"},` +
+				`"repo":{"label":"Dataverse DOI","placeholder":"example: 10.7910/DVN/TJCLKP","urlEncode":false},"ref":{"enabled":false}}`,
+		},
+		{
+			name: "hydroshare",
+			p:    NewHydroShare(ArchiveConfig{}, nil, nil),
+			want: `{"displayName":"Hydroshare resource","id":"hydroshare","spec":{"validateRegex":"[^/]+"},` +
+				`"repo":{"label":"Hydroshare resource id","placeholder":"example: 8f7c2f0341ef4180b0dbe97f59130756","urlEncode":true},"ref":{"enabled":false}}`,
+		},
+		{
+			name: "ckan",
+			p:    NewCKAN(ArchiveConfig{}, nil, nil),
+			want: `{"displayName":"CKAN dataset","id":"ckan","spec":{"validateRegex":"[^/]+"},` +
+				`"repo":{"label":"CKAN dataset URL","placeholder":"https://demo.ckan.org/dataset/my-sample-dataset-001","urlEncode":true},"ref":{"enabled":false}}`,
+		},
+		{
+			name: "swh",
+			p:    NewSWH(ArchiveConfig{}, nil, nil),
+			want: `{"displayName":"Software Heritage","id":"swh","spec":{"validateRegex":"[^/]+(/[0-9]+)?"},` +
+				`"repo":{"label":"SWHID or origin URL","placeholder":"example: swh:1:dir:d198bc9d7a6bcf6db04f476d29314f157507d505","urlEncode":true},"ref":{"enabled":false}}`,
 		},
 	}
 	for _, tc := range tests {

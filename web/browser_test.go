@@ -159,8 +159,9 @@ func (l *connTracker) cut() {
 }
 
 type serviceOptions struct {
-	cluster bool                            // build with the Kubernetes executor
-	wrap    func(http.Handler) http.Handler // e.g. an authenticating proxy
+	cluster   bool                            // build with the Kubernetes executor
+	wrap      func(http.Handler) http.Handler // e.g. an authenticating proxy
+	providers []server.Provider               // offered after gh, git and gl
 }
 
 func startService(t *testing.T, opts serviceOptions) *service {
@@ -170,10 +171,11 @@ func startService(t *testing.T, opts serviceOptions) *service {
 	s := &service{images: &images{built: map[string]bool{}}}
 	s.github = repoproviders.NewGitHub(repoproviders.GitHubConfig{APIBaseURL: gh.URL}, gh.Client(), nil, nil)
 	deps := server.Deps{
-		Providers: []server.Provider{s.github, repoproviders.NewGit(repoproviders.GitConfig{}, nil, nil), repoproviders.NewGitLab(repoproviders.GitLabConfig{}, nil, nil, nil)},
-		Images:    s.images,
-		Builder:   builder.NewShared(ctx, builder.Unavailable("no executor in this test\n"), 0),
-		UI:        web.Handler(basePath),
+		Providers: append([]server.Provider{s.github, repoproviders.NewGit(repoproviders.GitConfig{}, nil, nil), repoproviders.NewGitLab(repoproviders.GitLabConfig{}, nil, nil, nil)},
+			opts.providers...),
+		Images:  s.images,
+		Builder: builder.NewShared(ctx, builder.Unavailable("no executor in this test\n"), 0),
+		UI:      web.Handler(basePath),
 	}
 	if opts.cluster {
 		c := testCluster(t)

@@ -29,6 +29,20 @@ for example:
   binderbuild build gh/binder-examples/requirements/HEAD
   binderbuild build gl/gitlab-org%2Fgitlab-foss/v10.0.6
   binderbuild build git/https%3A%2F%2Fcodeberg.org%2Forg%2Frepo/main
+  binderbuild build gist/mariusvniekerk/8a658f7f63b13768d1e75fa2464f5092
+  binderbuild build zenodo/10.5281/zenodo.3242074
+  binderbuild build figshare/10.6084/m9.figshare.9782777.v1
+  binderbuild build hydroshare/8f7c2f0341ef4180b0dbe97f59130756
+  binderbuild build dataverse/10.7910/DVN/TJCLKP
+  binderbuild build ckan/https%3A%2F%2Fdemo.ckan.org%2Fdataset%2Fmy-sample-dataset-001
+  binderbuild build swh/swh:1:dir:d198bc9d7a6bcf6db04f476d29314f157507d505
+
+A link works too: a GitHub, GitLab or gist URL, a Zenodo record, Figshare
+article, HydroShare resource or https://doi.org/ link, a bare DOI or a
+SWHID picks its provider; any other http(s) URL is built with git:
+
+  binderbuild build https://zenodo.org/records/3242074
+  binderbuild build https://github.com/binder-examples/requirements/tree/main
 
 Exit status: 0 when the image is ready, 1 when the build failed or the
 connection was lost, 2 on usage errors.
@@ -180,10 +194,14 @@ func serverURL(flagValue, env string) (string, error) {
 
 var hexDigits = regexp.MustCompile(`^[0-9A-Fa-f]{2}`)
 
-// buildSpec checks "<provider>/<spec>" and percent-encodes what cannot
+// buildSpec checks "<provider>/<spec>" (or turns a link, DOI or SWHID into
+// one, see specFromLink) and percent-encodes what cannot
 // appear in a URL path. Existing escapes (%2F) stay, since the providers
 // unescape specs themselves.
 func buildSpec(arg string) (string, error) {
+	if spec, ok := specFromLink(arg); ok {
+		arg = spec
+	}
 	provider, spec, ok := strings.Cut(strings.TrimPrefix(arg, "/"), "/")
 	if !ok || provider == "" || strings.Trim(spec, "/") == "" {
 		return "", usageError{fmt.Sprintf("binderbuild build: %q is not <provider>/<spec>, e.g. gh/binder-examples/requirements/HEAD", arg)}

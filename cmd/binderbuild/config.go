@@ -37,6 +37,19 @@ type config struct {
 	GitAllowedSchemes  []string      `split_words:"true" default:"https,http,git" desc:"URL schemes the git provider accepts"`
 	RefCacheTTL        time.Duration `split_words:"true" default:"60s" desc:"how long a resolved branch or tag is reused before asking the provider again"`
 
+	RepoProviders         []string `split_words:"true" default:"gh,gist,git,gl,zenodo,figshare,hydroshare,dataverse,ckan,swh" desc:"comma list of enabled repository providers (prefixes); default all"`
+	GistAllowSecret       bool     `split_words:"true" default:"false" desc:"allow building secret gists"`
+	DoiResolverUrl        string   `split_words:"true" default:"https://doi.org" desc:"DOI resolver followed for zenodo, figshare and dataverse DOIs"`
+	ZenodoUrl             string   `split_words:"true" default:"https://zenodo.org" desc:"Zenodo base URL"`
+	ZenodoAccessToken     string   `split_words:"true" desc:"Zenodo access token (secret), sent to BINDERBUILD_ZENODO_URL only"`
+	FigshareApiUrl        string   `split_words:"true" default:"https://api.figshare.com/v2" desc:"Figshare API base URL"`
+	FigshareAccessToken   string   `split_words:"true" desc:"Figshare access token (secret), sent to BINDERBUILD_FIGSHARE_API_URL only"`
+	HydroshareUrl         string   `split_words:"true" default:"https://www.hydroshare.org" desc:"HydroShare base URL"`
+	HydroshareAccessToken string   `split_words:"true" desc:"HydroShare access token (secret), sent to BINDERBUILD_HYDROSHARE_URL only"`
+	DataverseApiToken     string   `split_words:"true" desc:"Dataverse API token (secret), sent to BINDERBUILD_DATAVERSE_TOKEN_HOST only"`
+	DataverseTokenHost    string   `split_words:"true" default:"dataverse.harvard.edu" desc:"the Dataverse installation (host or host:port) BINDERBUILD_DATAVERSE_API_TOKEN belongs to"`
+	SwhApiUrl             string   `split_words:"true" default:"https://archive.softwareheritage.org/api/1" desc:"Software Heritage API base URL"`
+
 	UseRegistry           bool          `split_words:"true" default:"true" desc:"push built images to the registry of BINDERBUILD_IMAGE_PREFIX (without one: the embedded registry) and look for them there; false: no registry, every request builds"`
 	RegistryInsecureHosts []string      `split_words:"true" desc:"comma list of registry hosts reached over plain HTTP, e.g. 127.0.0.1:5000"`
 	RegistryNegativeTTL   time.Duration `split_words:"true" default:"5s" desc:"how long 'image not built' answers of the registry are reused"`
@@ -125,7 +138,12 @@ func (c config) validate() error {
 	if c.HeartbeatInterval <= 0 {
 		return fmt.Errorf("invalid BINDERBUILD_HEARTBEAT_INTERVAL=%s: must be positive", c.HeartbeatInterval)
 	}
-	for name, v := range map[string]string{"BINDERBUILD_GITHUB_API_URL": c.GithubApiUrl, "BINDERBUILD_GITLAB_URL": c.GitlabUrl} {
+	if err := checkProviders(c.RepoProviders); err != nil {
+		return err
+	}
+	for name, v := range map[string]string{"BINDERBUILD_GITHUB_API_URL": c.GithubApiUrl, "BINDERBUILD_GITLAB_URL": c.GitlabUrl,
+		"BINDERBUILD_DOI_RESOLVER_URL": c.DoiResolverUrl, "BINDERBUILD_ZENODO_URL": c.ZenodoUrl, "BINDERBUILD_FIGSHARE_API_URL": c.FigshareApiUrl,
+		"BINDERBUILD_HYDROSHARE_URL": c.HydroshareUrl, "BINDERBUILD_SWH_API_URL": c.SwhApiUrl} {
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("invalid %s=%q: want an http(s) URL", name, v)
 		}

@@ -15,14 +15,11 @@ import (
 	"github.com/binderbuild/binderbuild/events"
 )
 
-// providerNames are the names of the providers newProviders returns, as
-// metrics and launch events report them.
-var providerNames = []string{"GitHub", "Git", "GitLab"}
-
 // redactor removes credentials in URLs and the configured secrets from
 // logs and events.
 func (c config) redactor() *events.Redactor {
-	secrets := []string{c.GithubToken, c.GitlabAccessToken, c.GitlabPrivateToken, c.MetricsToken, c.HubAPIToken}
+	secrets := []string{c.GithubToken, c.GitlabAccessToken, c.GitlabPrivateToken, c.MetricsToken, c.HubAPIToken,
+		c.ZenodoAccessToken, c.FigshareAccessToken, c.HydroshareAccessToken, c.DataverseApiToken}
 	if len(c.BuildTokenSecret) > 0 {
 		secrets = append(secrets, hex.EncodeToString(c.BuildTokenSecret))
 	}

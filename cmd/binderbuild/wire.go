@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	if err != nil {
 		return nil, err
 	}
+	providers, providerNames := newProviders(cfg, reg, log)
 	buildMetrics := builder.NewMetrics(reg, builder.MetricsConfig{RepoLabel: cfg.MetricsRepoLabel, Providers: providerNames})
 	cfg.kubeTransport = buildMetrics.InstrumentTransport
 	// Without BINDERBUILD_IMAGE_PREFIX: the embedded registry, which sets it.
@@ -73,7 +75,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		builder.WithMetrics(buildMetrics), builder.WithEvents(emitter), builder.WithLogger(log),
 		builder.WithOwnerLimit(cfg.PerClientBuildLimit))
 	srv := server.New(ctx, cfg.Config, server.Deps{
-		Providers:      newProviders(cfg, reg, log),
+		Providers:      providers,
 		Images:         images,
 		Builder:        shared,
 		Health:         append(health, execHealth...),
@@ -91,31 +93,97 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	return &app{handler: srv, close: func() { shared.Wait(); closeEmitter(emitter, log); registryStopped() }}, nil
 }
 
-// newProviders returns gh, git and gl, each behind the resolution cache.
-func newProviders(cfg config, reg prometheus.Registerer, log *slog.Logger) []server.Provider {
+// newProviders returns the providers enabled by BINDERBUILD_REPO_PROVIDERS,
+// in that order and each behind the resolution cache, and their names as
+// metrics and launch events report them.
+func newProviders(cfg config, reg prometheus.Registerer, log *slog.Logger) ([]server.Provider, []string) {
 	m := repoproviders.NewMetrics(reg)
+	var providers []server.Provider
+	var names []string
+	for _, prefix := range cfg.RepoProviders {
+		p := newProvider(prefix, cfg, m, log)
+		providers = append(providers, repoproviders.Cached(p, cfg.RefCacheTTL, 0, m))
+		repo, _ := p.Parse(exampleSpecs[prefix])
+		names = append(names, repo.ProviderName)
+	}
+	return providers, names
+}
+
+// exampleSpecs holds a valid spec of each provider; parsing it tells the
+// provider's name. checkProviders accepts exactly these prefixes.
+var exampleSpecs = map[string]string{
+	"gh":         "binder-examples/requirements/HEAD",
+	"gist":       "u/0123abcd",
+	"git":        "https%3A%2F%2Fgithub.com%2Fbinder-examples%2Frequirements/HEAD",
+	"gl":         "group%2Fproject/HEAD",
+	"zenodo":     "10.5281/zenodo.3242074",
+	"figshare":   "10.6084/m9.figshare.9782777.v1",
+	"hydroshare": "8f7c2f0341ef4180b0dbe97f59130756",
+	"dataverse":  "10.7910/DVN/TJCLKP",
+	"ckan":       "https%3A%2F%2Fdemo.ckan.org%2Fdataset%2Fmy-sample-dataset-001",
+	"swh":        "swh:1:dir:d198bc9d7a6bcf6db04f476d29314f157507d505",
+}
+
+// newProvider builds the provider of one prefix (checked by checkProviders).
+func newProvider(prefix string, cfg config, m *repoproviders.Metrics, log *slog.Logger) repoproviders.Provider {
 	client := &http.Client{Timeout: 30 * time.Second}
-	raw := []repoproviders.Provider{
-		repoproviders.NewGitHub(repoproviders.GitHubConfig{
-			Hostname:    cfg.GithubHostname,
-			APIBaseURL:  cfg.GithubApiUrl,
-			AccessToken: cfg.GithubToken,
-		}, client, m, log),
-		repoproviders.NewGit(repoproviders.GitConfig{
-			AllowedProtocols: cfg.GitAllowedSchemes,
-			AllowedHosts:     cfg.GitAllowedHosts,
-		}, m, log),
-		repoproviders.NewGitLab(repoproviders.GitLabConfig{
+	github := repoproviders.GitHubConfig{Hostname: cfg.GithubHostname, APIBaseURL: cfg.GithubApiUrl, AccessToken: cfg.GithubToken}
+	archives := repoproviders.ArchiveConfig{
+		DOIResolverURL:        cfg.DoiResolverUrl,
+		ZenodoURL:             cfg.ZenodoUrl,
+		ZenodoAccessToken:     cfg.ZenodoAccessToken,
+		FigshareAPIURL:        cfg.FigshareApiUrl,
+		FigshareAccessToken:   cfg.FigshareAccessToken,
+		HydroShareURL:         cfg.HydroshareUrl,
+		HydroShareAccessToken: cfg.HydroshareAccessToken,
+		DataverseAPIToken:     cfg.DataverseApiToken,
+		DataverseTokenHost:    cfg.DataverseTokenHost,
+		SWHAPIURL:             cfg.SwhApiUrl,
+		AllowedHosts:          cfg.GitAllowedHosts,
+	}
+	switch prefix {
+	case "gh":
+		return repoproviders.NewGitHub(github, client, m, log)
+	case "gist":
+		return repoproviders.NewGist(repoproviders.GistConfig{GitHub: github, AllowSecretGist: cfg.GistAllowSecret}, m, log)
+	case "git":
+		return repoproviders.NewGit(repoproviders.GitConfig{AllowedProtocols: cfg.GitAllowedSchemes, AllowedHosts: cfg.GitAllowedHosts}, m, log)
+	case "gl":
+		return repoproviders.NewGitLab(repoproviders.GitLabConfig{
 			BaseURL:      cfg.GitlabUrl,
 			AccessToken:  cfg.GitlabAccessToken,
 			PrivateToken: cfg.GitlabPrivateToken,
-		}, client, m, log),
+		}, client, m, log)
+	case "zenodo":
+		return repoproviders.NewZenodo(archives, m, log)
+	case "figshare":
+		return repoproviders.NewFigshare(archives, m, log)
+	case "hydroshare":
+		return repoproviders.NewHydroShare(archives, m, log)
+	case "dataverse":
+		return repoproviders.NewDataverse(archives, m, log)
+	case "ckan":
+		return repoproviders.NewCKAN(archives, m, log)
+	default: // "swh"
+		return repoproviders.NewSWH(archives, m, log)
 	}
-	providers := make([]server.Provider, len(raw))
-	for i, p := range raw {
-		providers[i] = repoproviders.Cached(p, cfg.RefCacheTTL, 0, m)
+}
+
+// checkProviders validates BINDERBUILD_REPO_PROVIDERS: at least one
+// known prefix, none twice.
+func checkProviders(prefixes []string) error {
+	invalid := fmt.Errorf("invalid BINDERBUILD_REPO_PROVIDERS=%q: want a comma list of distinct prefixes from gh, gist, git, gl, zenodo, figshare, hydroshare, dataverse, ckan, swh", strings.Join(prefixes, ","))
+	if len(prefixes) == 0 {
+		return invalid
 	}
-	return providers
+	seen := map[string]bool{}
+	for _, p := range prefixes {
+		if _, ok := exampleSpecs[p]; !ok || seen[p] {
+			return invalid
+		}
+		seen[p] = true
+	}
+	return nil
 }
 
 // newImageChecker returns the registry checker and its health check. With

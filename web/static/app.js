@@ -265,12 +265,62 @@
   var URLISH = /^[a-z][a-z0-9+.-]*:\/\//i;
   var SCPISH = /^[\w.-]+@[\w.-]+:/;
 
-  // detect finds the provider of a pasted URL: the first provider whose
-  // detect regex strips a host, else the git provider for any other URL.
-  // Input that is no URL is left to the selected provider (null).
+  // DOI_PREFIXES pick the archive of a DOI; any other DOI goes to
+  // dataverse, whose installations mint DOIs under many prefixes.
+  var DOI_PREFIXES = [
+    [/^10\.5281\/zenodo\./i, 'zenodo'],
+    [/^10\.6084\/m9\.figshare\./i, 'figshare'],
+    [/^10\.4211\/hs\./i, 'hydroshare']
+  ];
+
+  // ARCHIVE_LINKS turn pasted archive links (and bare DOIs and SWHIDs) into
+  // the specs of providers whose specs are not URLs. spec returns
+  // [provider, repo] or null.
+  var ARCHIVE_LINKS = [
+    [/^(?:https?:\/\/(?:dx\.)?doi\.org\/|doi:)?(10\.\d+\/[^\s?#]+)$/i, function (m) {
+      var doi = m[1].replace(/\/+$/, '');
+      for (var i = 0; i < DOI_PREFIXES.length; i++) if (DOI_PREFIXES[i][0].test(doi)) return [DOI_PREFIXES[i][1], doi];
+      return ['dataverse', doi];
+    }],
+    [/^https?:\/\/(?:www\.|sandbox\.)?zenodo\.org\/records?\/(\d+)\/?(?:[?#].*)?$/i, function (m) {
+      return ['zenodo', '10.5281/zenodo.' + m[1]];
+    }],
+    [/^https?:\/\/(?:[\w-]+\.)*figshare\.com\/articles\/((?:[^/?#]+\/)*[^/?#]+)\/?(?:[?#].*)?$/i, function (m) {
+      // .../articles/<type>/<title>/<id>[/<version>]
+      var parts = m[1].split('/');
+      var last = parts[parts.length - 1], prev = parts[parts.length - 2];
+      if (/^\d+$/.test(prev || '') && /^\d{1,4}$/.test(last)) return ['figshare', '10.6084/m9.figshare.' + prev + '.v' + last];
+      return /^\d+$/.test(last) ? ['figshare', '10.6084/m9.figshare.' + last] : null;
+    }],
+    [/^https?:\/\/(?:www\.)?hydroshare\.org\/resource\/([0-9a-f]{32})(?:[/?#].*)?$/i, function (m) {
+      return ['hydroshare', m[1].toLowerCase()];
+    }],
+    [/^(?:https?:\/\/archive\.softwareheritage\.org\/(?:browse\/)?)?(swh:1:(?:dir|rev|rel|snp):[0-9a-f]{40})(?:;.*|\/)?$/i, function (m) {
+      return ['swh', m[1]];
+    }]
+  ];
+
+  function detectArchive(text, list) {
+    for (var i = 0; i < ARCHIVE_LINKS.length; i++) {
+      var m = ARCHIVE_LINKS[i][0].exec(text);
+      var spec = m && ARCHIVE_LINKS[i][1](m);
+      if (!spec) continue;
+      for (var j = 0; j < list.length; j++) {
+        if (list[j].id === spec[0]) return { provider: spec[0], repo: spec[1], ref: '' };
+      }
+    }
+    return null;
+  }
+
+  // detect finds the provider of a pasted URL: an archive link, DOI or
+  // SWHID of an offered provider, else the first provider whose detect
+  // regex strips a host, else the git provider for any other URL. Input
+  // that is none of these is left to the selected provider (null).
   function detect(text, list) {
     list = list || providers;
     text = String(text || '').trim();
+    var archive = detectArchive(text, list);
+    if (archive) return archive;
     if (!URLISH.test(text) && !SCPISH.test(text)) return null;
     for (var i = 0; i < list.length; i++) {
       var p = list[i];
