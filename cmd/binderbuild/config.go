@@ -14,6 +14,7 @@ import (
 
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
+	"github.com/binderbuild/binderbuild/repoproviders"
 	"github.com/binderbuild/binderbuild/server"
 )
 
@@ -35,6 +36,10 @@ type config struct {
 	GitAllowedHosts    []string      `split_words:"true" desc:"comma list of git hosts (host or host:port) allowed even though they resolve to private or loopback addresses"`
 	GitAllowedSchemes  []string      `split_words:"true" default:"https,http,git" desc:"URL schemes the git provider accepts"`
 	RefCacheTTL        time.Duration `split_words:"true" default:"60s" desc:"how long a resolved branch or tag is reused before asking the provider again"`
+
+	GithubGitCredentials string `split_words:"true" desc:"git credentials of builds of GitHub repositories, e.g. username=<token>\\npassword=x-oauth-basic with a literal \\n (secret); git offers them to BINDERBUILD_GITHUB_HOSTNAME only. Default none: the API token never reaches builds"`
+	GitlabGitCredentials string `split_words:"true" desc:"git credentials of builds of GitLab repositories, e.g. username=binderhub\\npassword=<token> with a literal \\n (secret); git offers them to the host of BINDERBUILD_GITLAB_URL only. Default none"`
+	repoproviders.LimitConfig
 
 	UseRegistry           bool          `split_words:"true" default:"true" desc:"push built images to the registry of BINDERBUILD_IMAGE_PREFIX (without one: the embedded registry) and look for them there; false: no registry, every request builds"`
 	RegistryInsecureHosts []string      `split_words:"true" desc:"comma list of registry hosts reached over plain HTTP, e.g. 127.0.0.1:5000"`

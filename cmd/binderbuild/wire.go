@@ -79,29 +79,33 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	return &app{handler: srv, close: func() { shared.Wait(); closeEmitter(emitter, log); registryStopped() }}, nil
 }
 
-// newProviders returns gh, git and gl, each behind the resolution cache.
+// newProviders returns gh, git and gl, each behind the resolution cache,
+// their upstream lookups bounded together.
 func newProviders(cfg config, reg prometheus.Registerer, log *slog.Logger) []server.Provider {
 	m := repoproviders.NewMetrics(reg)
 	client := &http.Client{Timeout: 30 * time.Second}
 	raw := []repoproviders.Provider{
 		repoproviders.NewGitHub(repoproviders.GitHubConfig{
-			Hostname:    cfg.GithubHostname,
-			APIBaseURL:  cfg.GithubApiUrl,
-			AccessToken: cfg.GithubToken,
+			Hostname:       cfg.GithubHostname,
+			APIBaseURL:     cfg.GithubApiUrl,
+			AccessToken:    cfg.GithubToken,
+			GitCredentials: cfg.GithubGitCredentials,
 		}, client, m, log),
 		repoproviders.NewGit(repoproviders.GitConfig{
 			AllowedProtocols: cfg.GitAllowedSchemes,
 			AllowedHosts:     cfg.GitAllowedHosts,
 		}, m, log),
 		repoproviders.NewGitLab(repoproviders.GitLabConfig{
-			BaseURL:      cfg.GitlabUrl,
-			AccessToken:  cfg.GitlabAccessToken,
-			PrivateToken: cfg.GitlabPrivateToken,
+			BaseURL:        cfg.GitlabUrl,
+			AccessToken:    cfg.GitlabAccessToken,
+			PrivateToken:   cfg.GitlabPrivateToken,
+			GitCredentials: cfg.GitlabGitCredentials,
 		}, client, m, log),
 	}
+	lim := repoproviders.NewLimiter(cfg.LimitConfig)
 	providers := make([]server.Provider, len(raw))
 	for i, p := range raw {
-		providers[i] = repoproviders.Cached(p, cfg.RefCacheTTL, 0, m)
+		providers[i] = repoproviders.Cached(repoproviders.Limited(p, lim), cfg.RefCacheTTL, 0, m)
 	}
 	return providers
 }
