@@ -83,8 +83,9 @@ func BenchmarkHostileRefList(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			peak := peakDuring(b, 16, func() { _, _ = g.Resolve(b.Context(), repo) })
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 			b.ReportMetric(float64(len(body))/(1<<10), "wire-KiB")
-			b.ReportMetric(float64(peakDuring(b, 16, func() { _, _ = g.Resolve(b.Context(), repo) }))/(1<<20), "peak-heap-MiB")
 		})
 	}
 }
