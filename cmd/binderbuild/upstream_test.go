@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -40,5 +44,52 @@ func TestUpstreamConfig(t *testing.T) {
 		cfg.HubMaxConcurrentChecks != 2 || cfg.HubCheckQueueTimeout != 0 {
 		t.Errorf("bounds = %d, %s, %d, %s; want 4, 1s, 2, 0s", cfg.MaxConcurrentLookups, cfg.LookupQueueTimeout,
 			cfg.HubMaxConcurrentChecks, cfg.HubCheckQueueTimeout)
+	}
+}
+
+// TestServeBoundsLookups: through the real wiring, a lookup beyond
+// BINDERBUILD_MAX_CONCURRENT_LOOKUPS fails with a clear event, and the
+// lookup of a client that leaves is cancelled upstream.
+func TestServeBoundsLookups(t *testing.T) {
+	arrived := make(chan string, 10)
+	cancelled := make(chan string, 10)
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.URL.Path
+		<-r.Context().Done() // never answers
+		cancelled <- r.URL.Path
+	}))
+	t.Cleanup(gh.Close)
+	newFixture(t)
+	t.Setenv("BINDERBUILD_GITHUB_API_URL", gh.URL)
+	t.Setenv("BINDERBUILD_MAX_CONCURRENT_LOOKUPS", "1")
+	t.Setenv("BINDERBUILD_LOOKUP_QUEUE_TIMEOUT", "1ns")
+	base := serveT(t)
+
+	ctx, leave := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/build/gh/org/slow/HEAD?build_only=true", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	first := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		first <- err
+	}()
+	if got := <-arrived; got != "/repos/org/slow/commits/HEAD" {
+		t.Fatalf("first upstream request %s, want the commits of org/slow", got)
+	}
+
+	got := stream(t, base+"/build/gh/org/other/HEAD?build_only=true", "text/event-stream")
+	want := "data: " + `{"phase": "failed", "message": "Error resolving ref for gh:org/other/HEAD: too many repository lookups are in progress, please try again in a minute\n"}` + "\n\n"
+	if got != want {
+		t.Errorf("lookup beyond the limit:\n%q\nwant\n%q", got, want)
+	}
+
+	leave()
+	<-first
+	if got := <-cancelled; got != "/repos/org/slow/commits/HEAD" {
+		t.Errorf("cancelled upstream request %s, want the commits of org/slow", got)
 	}
 }
