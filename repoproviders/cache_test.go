@@ -349,11 +349,15 @@ func TestLimitedLookups(t *testing.T) {
 }
 
 func TestLimitedForwards(t *testing.T) {
-	p := Limited(&fakeProvider{}, NewLimiter(LimitConfig{}))
+	p := Limited(&fakeProvider{ResolveFn: resolveTo("8888888888888888888888888888888888888888")}, nil)
 	if p.Prefix() != "fake" || p.Display() != "fake display" {
 		t.Errorf("Prefix, Display = %q, %v; want the wrapped provider's", p.Prefix(), p.Display())
 	}
-	if repo, err := p.Parse("repo/main"); err != nil || repo.Ref != "main" {
+	repo, err := p.Parse("repo/main")
+	if err != nil || repo.Ref != "main" {
 		t.Errorf("Parse = %+v, %v; want the wrapped provider's", repo, err)
+	}
+	if got, err := p.Resolve(t.Context(), repo); err != nil || got.ResolvedRef != "8888888888888888888888888888888888888888" {
+		t.Errorf("Resolve without a limiter = %q, %v; want the wrapped provider's", got.ResolvedRef, err)
 	}
 }

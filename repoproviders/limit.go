@@ -41,16 +41,21 @@ var errTooManyLookups = &userError{
 // Build it with Limited.
 type LimitedProvider struct {
 	next Provider
-	lim  *Limiter
+	lim  *flight.Limiter // nil: no limit
 }
 
 var _ Provider = LimitedProvider{}
 
-// Limited wraps next so that its Resolve waits for a slot of lim and fails,
-// with an error shown to users, when none frees up in time. Put it inside
-// Cached, so that cache hits take no slot and a coalesced lookup takes one.
+// Limited wraps next so that its Resolve waits for a slot of lim (nil: no
+// limit) and fails, with an error shown to users, when none frees up in
+// time. Put it inside Cached, so that cache hits take no slot and a
+// coalesced lookup takes one.
 func Limited(next Provider, lim *Limiter) LimitedProvider {
-	return LimitedProvider{next: next, lim: lim}
+	p := LimitedProvider{next: next}
+	if lim != nil {
+		p.lim = lim.l
+	}
+	return p
 }
 
 // Prefix returns the wrapped provider's prefix.
@@ -64,7 +69,7 @@ func (p LimitedProvider) Display() any { return p.next.Display() }
 
 // Resolve calls the wrapped Resolve once a slot is free.
 func (p LimitedProvider) Resolve(ctx context.Context, repo binderbuild.Repo) (binderbuild.Resolved, error) {
-	release, err := p.lim.l.Acquire(ctx)
+	release, err := p.lim.Acquire(ctx)
 	if errors.Is(err, flight.ErrBusy) {
 		return binderbuild.Resolved{}, errTooManyLookups
 	}
