@@ -58,7 +58,9 @@ type BuildRequest struct {
 	// Image is the full image name, with tag, to build and push: the
 	// build's identity.
 	Image string
-	// GitCredentials is passed to the build as GIT_CREDENTIAL_ENV. Secret.
+	// GitCredentials is passed to the build as GIT_CREDENTIAL_ENV, for
+	// repo2docker's credential helper, which git then asks only for the
+	// origin (scheme://host[:port]) of RepoURL. Secret.
 	GitCredentials string
 	// Provider is the provider prefix, for metrics and logs.
 	Provider string

@@ -249,8 +249,8 @@ func (l *Local) pull(ctx context.Context, log *events.Log) *events.Failure {
 // container is the create request of req's build container.
 func (c LocalConfig) container(req binderbuild.BuildRequest, socket string) client.ContainerCreateOptions {
 	var env []string
-	if req.GitCredentials != "" {
-		env = append(env, "GIT_CREDENTIAL_ENV="+req.GitCredentials)
+	for _, e := range gitCredentialEnv(req) {
+		env = append(env, e.name+"="+e.value)
 	}
 	binds := []string{socket + ":/var/run/docker.sock"}
 	if c.Build.Push && c.BuildDockerConfig != "" {

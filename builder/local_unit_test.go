@@ -128,7 +128,9 @@ func TestLocalContainerSpec(t *testing.T) {
 	if want := map[string]string{"name": "build-x", "component": "binderhub-build", "binder-repo": "https://github.com/o/r"}; !reflect.DeepEqual(got.Config.Labels, want) {
 		t.Errorf("Labels = %v, want %v", got.Config.Labels, want)
 	}
-	if want := []string{"GIT_CREDENTIAL_ENV=password=s"}; !reflect.DeepEqual(got.Config.Env, want) {
+	if want := []string{"GIT_CREDENTIAL_ENV=password=s", "GIT_CONFIG_COUNT=2",
+		"GIT_CONFIG_KEY_0=credential.helper", "GIT_CONFIG_VALUE_0=",
+		"GIT_CONFIG_KEY_1=credential.https://github.com.helper", "GIT_CONFIG_VALUE_1=env"}; !reflect.DeepEqual(got.Config.Env, want) {
 		t.Errorf("Env = %q, want %q", got.Config.Env, want)
 	}
 	h := got.HostConfig

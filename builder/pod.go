@@ -129,8 +129,8 @@ func (c PodConfig) resources() corev1.ResourceRequirements {
 func (c PodConfig) pod(req binderbuild.BuildRequest, stickyNode string) *corev1.Pod {
 	sock, _ := socketPath(c.DockerHost) // validated at start-up
 	var env []corev1.EnvVar
-	if req.GitCredentials != "" {
-		env = append(env, corev1.EnvVar{Name: "GIT_CREDENTIAL_ENV", Value: req.GitCredentials})
+	for _, e := range gitCredentialEnv(req) {
+		env = append(env, corev1.EnvVar{Name: e.name, Value: e.value})
 	}
 	mounts := []corev1.VolumeMount{{Name: "docker-socket", MountPath: "/var/run/docker.sock"}}
 	volumes := []corev1.Volume{{Name: "docker-socket", VolumeSource: corev1.VolumeSource{

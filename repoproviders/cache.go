@@ -6,9 +6,9 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/internal/flight"
 )
 
 const (
@@ -19,7 +19,7 @@ const (
 	// caches.
 	DefaultCacheSize = 10000
 	// sharedResolveTimeout bounds a shared (coalesced) resolution, which no
-	// single caller's context may cancel.
+	// single caller's deadline may end while others wait.
 	sharedResolveTimeout = 2 * time.Minute
 )
 
@@ -37,7 +37,7 @@ type CachedProvider struct {
 	// pinned holds successful resolutions of full 40-hex shas, which cannot
 	// change, without expiry.
 	pinned *lru.Cache[cacheKey, binderbuild.Resolved]
-	group  singleflight.Group
+	group  flight.Group[cacheKey, binderbuild.Resolved]
 }
 
 var _ Provider = (*CachedProvider)(nil)
@@ -72,9 +72,11 @@ type cacheEntry struct {
 // Each of the two caches keeps at most size entries (default 10000,
 // DefaultCacheSize), evicting the least recently used. Concurrent calls for
 // the same key share one call of next.Resolve; that call runs on a context
-// that no caller's cancellation reaches, bounded by two minutes, and fills
-// the cache even if every caller has left. m (may be nil) gets every call in
-// binderbuild_ref_resolution_seconds, hits with outcome "cached".
+// bounded by two minutes that one caller's cancellation does not end, but
+// that is cancelled once every caller has left, so abandoned lookups stop.
+// Wrap next with Limited inside Cached so that a shared call counts once. m
+// (may be nil) gets every call in binderbuild_ref_resolution_seconds, hits
+// with outcome "cached".
 func Cached(next Provider, ttl time.Duration, size int, m *Metrics) *CachedProvider {
 	if ttl <= 0 {
 		ttl = DefaultCacheTTL
@@ -98,8 +100,9 @@ func (c *CachedProvider) Parse(spec string) (binderbuild.Repo, error) { return c
 func (c *CachedProvider) Display() any { return c.next.Display() }
 
 // Resolve returns a cached result, or waits for the (possibly shared) call of
-// the wrapped Resolve. When ctx ends first it returns ctx.Err() while the
-// shared call goes on. The returned Resolved carries repo as its Repo.
+// the wrapped Resolve. When ctx ends first it returns ctx.Err(); the shared
+// call goes on only while other callers wait for it. The returned Resolved
+// carries repo as its Repo.
 func (c *CachedProvider) Resolve(ctx context.Context, repo binderbuild.Repo) (binderbuild.Resolved, error) {
 	start := c.now()
 	key := cacheKey{provider: repo.Provider, spec: repo.Spec}
@@ -108,25 +111,21 @@ func (c *CachedProvider) Resolve(ctx context.Context, repo binderbuild.Repo) (bi
 		return rebase(e.res, repo), e.err
 	}
 
-	shared := context.WithoutCancel(ctx)
-	ch := c.group.DoChan(key.provider+":"+key.spec, func() (any, error) {
+	res, err := c.group.Do(ctx, key, func(ctx context.Context) (binderbuild.Resolved, error) {
 		if e, ok := c.lookup(key, c.now()); ok {
 			return e.res, e.err // filled while this caller was on its way
 		}
-		ctx, cancel := context.WithTimeout(shared, sharedResolveTimeout)
+		ctx, cancel := context.WithTimeout(ctx, sharedResolveTimeout)
 		defer cancel()
 		res, err := c.next.Resolve(ctx, repo)
 		c.store(key, repo.Ref, res, err)
 		return res, err
 	})
-	select {
-	case r := <-ch:
-		res, _ := r.Val.(binderbuild.Resolved)
-		c.metrics.observeResolution(repo.Provider, resolutionOutcome(r.Err), c.now().Sub(start))
-		return rebase(res, repo), r.Err
-	case <-ctx.Done():
-		return binderbuild.Resolved{}, ctx.Err()
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return binderbuild.Resolved{}, err
 	}
+	c.metrics.observeResolution(repo.Provider, resolutionOutcome(err), c.now().Sub(start))
+	return rebase(res, repo), err
 }
 
 // lookup returns the unexpired entry for key.

@@ -236,6 +236,9 @@ func TestCachedFirstCallerCancels(t *testing.T) {
 		}
 		second <- got
 	}()
+	for c.group.Waiters(cacheKey{"fake", "repo/main"}) < 2 { // the second caller joined
+		time.Sleep(time.Millisecond)
+	}
 
 	cancelFirst()
 	if err := <-first; !errors.Is(err, context.Canceled) {
@@ -269,5 +272,92 @@ func BenchmarkCachedResolveHit(b *testing.B) {
 		if _, err := c.Resolve(ctx, repo); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCachedCancelsAbandonedLookup: once every caller has left, the shared
+// lookup is cancelled and nothing is cached.
+func TestCachedCancelsAbandonedLookup(t *testing.T) {
+	started := make(chan struct{})
+	upstreamErr := make(chan error, 1)
+	fake := &fakeProvider{}
+	fake.ResolveFn = func(ctx context.Context, repo binderbuild.Repo) (binderbuild.Resolved, error) {
+		close(started)
+		<-ctx.Done()
+		upstreamErr <- ctx.Err()
+		return binderbuild.Resolved{}, ctx.Err()
+	}
+	c := Cached(fake, 0, 0, nil)
+	repo, _ := c.Parse("repo/main")
+	ctx, cancel := context.WithCancel(t.Context())
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Resolve(ctx, repo)
+		got <- err
+	}()
+	<-started
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Errorf("caller: error = %v, want context.Canceled", err)
+	}
+	if err := <-upstreamErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("upstream context error = %v, want context.Canceled once nobody waits", err)
+	}
+	if _, ok := c.lookup(cacheKey{"fake", "repo/main"}, c.now()); ok {
+		t.Error("an abandoned lookup was cached")
+	}
+}
+
+// TestLimitedLookups: lookups beyond the limit fail with a clear message;
+// cache hits and coalesced callers take no slot.
+func TestLimitedLookups(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	fake := &fakeProvider{}
+	fake.ResolveFn = func(_ context.Context, repo binderbuild.Repo) (binderbuild.Resolved, error) {
+		started <- struct{}{}
+		<-release
+		return resolvedAs(repo, "7777777777777777777777777777777777777777"), nil
+	}
+	lim := NewLimiter(LimitConfig{MaxConcurrentLookups: 1, LookupQueueTimeout: time.Nanosecond})
+	c := Cached(Limited(fake, lim), 0, 0, nil)
+
+	var wg sync.WaitGroup
+	for range 3 { // one lookup, shared by three callers
+		wg.Go(func() {
+			if _, err := resolveSpec(t, c, "repo/main"); err != nil {
+				t.Errorf("Resolve(repo/main) error = %v", err)
+			}
+		})
+	}
+	<-started
+	_, err := resolveSpec(t, c, "repo/other")
+	if want := "too many repository lookups are in progress, please try again in a minute"; err == nil || err.Error() != want {
+		t.Errorf("Resolve(repo/other) beyond the limit: error = %v, want %q", err, want)
+	}
+	close(release)
+	wg.Wait()
+	if _, err := resolveSpec(t, c, "repo/other"); err != nil {
+		t.Errorf("Resolve(repo/other) once the slot is free: error = %v", err)
+	}
+	if _, err := resolveSpec(t, c, "repo/main"); err != nil { // cached
+		t.Errorf("Resolve(repo/main) from the cache: error = %v", err)
+	}
+	if n := fake.calls.Load(); n != 2 {
+		t.Errorf("upstream calls = %d, want 2", n)
+	}
+}
+
+func TestLimitedForwards(t *testing.T) {
+	p := Limited(&fakeProvider{ResolveFn: resolveTo("8888888888888888888888888888888888888888")}, nil)
+	if p.Prefix() != "fake" || p.Display() != "fake display" {
+		t.Errorf("Prefix, Display = %q, %v; want the wrapped provider's", p.Prefix(), p.Display())
+	}
+	repo, err := p.Parse("repo/main")
+	if err != nil || repo.Ref != "main" {
+		t.Errorf("Parse = %+v, %v; want the wrapped provider's", repo, err)
+	}
+	if got, err := p.Resolve(t.Context(), repo); err != nil || got.ResolvedRef != "8888888888888888888888888888888888888888" {
+		t.Errorf("Resolve without a limiter = %q, %v; want the wrapped provider's", got.ResolvedRef, err)
 	}
 }

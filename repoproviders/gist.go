@@ -94,7 +94,7 @@ func (g *Gist) Parse(spec string) (binderbuild.Repo, error) {
 		URL:            "https://" + g.hostname + "/" + s.user + "/" + s.id + ".git",
 		Ref:            s.ref,
 		BuildSlug:      s.id,
-		GitCredentials: g.gh.credentials,
+		GitCredentials: g.gh.cfg.GitCredentials,
 	}, nil
 }
 

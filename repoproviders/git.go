@@ -2,7 +2,10 @@ package repoproviders
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -29,9 +32,10 @@ type GitConfig struct {
 	AllowedHosts []string `desc:"private git hosts (host or host:port) users may build from"`
 	// Timeout bounds one listing of a repository's refs. Default 30s.
 	Timeout time.Duration `default:"30s" desc:"timeout of one ref listing (git ls-remote)"`
-	// MaxRefsBytes bounds the size of a repository's ref advertisement.
-	// Default 16 MiB.
-	MaxRefsBytes int64 `default:"16777216" desc:"largest ref advertisement read from a git server"`
+	// MaxRefsBytes bounds the size of a repository's ref advertisement, as
+	// decompressed: go-git holds about 2.5 times as much while parsing it.
+	// Default 4 MiB, some 60000 refs.
+	MaxRefsBytes int64 `default:"4194304" desc:"largest ref advertisement (decompressed bytes) read from a git server"`
 }
 
 // Git resolves git specs, "<escaped repo URL>/<ref>" (spec §10.2). A ref that
@@ -69,7 +73,7 @@ func NewGit(cfg GitConfig, m *Metrics, log *slog.Logger) *Git {
 		protocols:    protocols,
 		allow:        newHostList(cfg.AllowedHosts),
 		timeout:      orDefault(cfg.Timeout, 30*time.Second),
-		maxRefsBytes: orDefault(cfg.MaxRefsBytes, 16<<20),
+		maxRefsBytes: orDefault(cfg.MaxRefsBytes, 4<<20),
 		metrics:      m,
 		log:          discardIfNil(log),
 	}
@@ -106,9 +110,12 @@ func (g *Git) Display() any {
 var scpLike = regexp.MustCompile(`(?i)^([\w\-]+@[\w\-.]+):(.+)`)
 
 type gitSpec struct {
-	rawURL string // as in the spec, percent-encoded
-	url    string // decoded, scp-style rewritten to ssh://
-	ref    string
+	rawURL  string // as in the spec, percent-encoded
+	slugURL string // decoded, scp-style rewritten to ssh://
+	url     string // slugURL with its host in ASCII (IDNA), what git clones
+	host    string // url's host, without brackets
+	port    string // url's port, or its scheme's default
+	ref     string
 }
 
 func (g *Git) parse(spec string) (gitSpec, error) {
@@ -132,7 +139,8 @@ func (g *Git) parse(spec string) (gitSpec, error) {
 	if scheme := urlScheme(repoURL); !slices.Contains(g.protocols, scheme) {
 		return gitSpec{}, userErrorf("Unsupported git url %s, protocol %s not in %s", repoURL, scheme, strings.Join(g.protocols, ", "))
 	}
-	if err := g.checkURL(repoURL); err != nil {
+	s := gitSpec{rawURL: rawURL, slugURL: repoURL}
+	if s.url, s.host, s.port, err = g.checkURL(repoURL); err != nil {
 		return gitSpec{}, err
 	}
 	ref, err := unescape(spec, rawRef)
@@ -145,7 +153,8 @@ func (g *Git) parse(spec string) (gitSpec, error) {
 	if err := checkRef(ref); err != nil {
 		return gitSpec{}, err
 	}
-	return gitSpec{rawURL: rawURL, url: repoURL, ref: ref}, nil
+	s.ref = ref
+	return s, nil
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
@@ -169,34 +178,68 @@ func urlScheme(s string) string {
 var defaultPorts = map[string]string{"http": "80", "https": "443", "git": "9418", "ssh": "22"}
 
 // checkURL refuses URLs that are malformed, carry credentials, queries or
-// fragments, or name a host that is known without I/O to be private (the
-// connection-time check in guard covers names that resolve to one).
-func (g *Git) checkURL(repoURL string) error {
+// fragments, or name a host that is known without I/O to be private (see
+// checkHost for names that resolve to one). It returns the URL with its
+// host in ASCII, that host and the port to contact.
+func (g *Git) checkURL(repoURL string) (clone, host, port string, err error) {
 	u, err := url.Parse(repoURL)
 	if err != nil || u.Opaque != "" || u.Host == "" || u.Hostname() == "" {
-		return userErrorf("Invalid git url %q: expected <scheme>://<host>/<path>.", repoURL)
+		return "", "", "", userErrorf("Invalid git url %q: expected <scheme>://<host>/<path>.", repoURL)
 	}
 	if u.User != nil {
 		_, hasPassword := u.User.Password()
 		if u.Scheme != "ssh" || hasPassword {
 			u.User = nil
-			return userErrorf("Invalid git url %s: credentials in URLs are not allowed.", u)
+			return "", "", "", userErrorf("Invalid git url %s: credentials in URLs are not allowed.", u)
 		}
 	}
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return userErrorf("Invalid git url %q: query strings and fragments are not supported.", repoURL)
+		return "", "", "", userErrorf("Invalid git url %q: query strings and fragments are not supported.", repoURL)
 	}
-	host, port := u.Hostname(), u.Port()
+	host, err = asciiHost(u.Hostname())
+	if err != nil {
+		return "", "", "", &userError{msg: fmt.Sprintf("Invalid git url %q: %q is not a valid host name.", repoURL, u.Hostname()), err: err}
+	}
+	if host != u.Hostname() {
+		u.Host = host
+		if u.Port() != "" {
+			u.Host += ":" + u.Port()
+		}
+		repoURL = u.String()
+	}
+	port = u.Port()
 	if port == "" {
 		port = defaultPorts[u.Scheme]
 	}
 	if g.allow.contains(host, port) {
-		return nil
+		return repoURL, host, port, nil
 	}
 	if reason := hostProblem(host); reason != "" {
-		return &refusedHostError{host: host, reason: reason}
+		return "", "", "", &refusedHostError{host: host, reason: reason}
 	}
-	return nil
+	return repoURL, host, port, nil
+}
+
+// checkHost refuses the host of s, unless allowed, when its name resolves to
+// an address that is not public. It runs for every ref, full shas
+// included, since the build clones from that host. A name that cannot be
+// resolved is refused too.
+func (g *Git) checkHost(ctx context.Context, s gitSpec) error {
+	if g.allow.contains(s.host, s.port) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	err := checkResolved(ctx, g.guard.public.Resolver, s.host)
+	var refused *refusedHostError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &refused):
+		return refused
+	}
+	g.log.Info("git host lookup failed", "host", s.host, "error", err)
+	return &userError{msg: fmt.Sprintf("could not contact %s: %s", net.JoinHostPort(s.host, s.port), netReason(err)), err: err}
 }
 
 // Parse parses "<escaped repo URL>/<ref>": split on the first "/", both parts
@@ -212,17 +255,22 @@ func (g *Git) Parse(spec string) (binderbuild.Repo, error) {
 		Spec:         spec,
 		URL:          s.url,
 		Ref:          s.ref,
-		BuildSlug:    s.url,
+		BuildSlug:    s.slugURL,
 	}, nil
 }
 
-// Resolve returns a ref that starts with 40 lower-case hex digits as it is,
-// without network access (like upstream), and otherwise the first match of
+// Resolve first refuses a host that resolves to an address that is not
+// public (see GitConfig.AllowedHosts). It then returns a ref that starts
+// with 40 lower-case hex digits as it is, without contacting the host (like
+// upstream), and otherwise the first match of
 // `git ls-remote -- <url> <ref>`. A missing, empty or private repository and
 // a ref that matches nothing are binderbuild.ErrRefNotFound.
 func (g *Git) Resolve(ctx context.Context, repo binderbuild.Repo) (binderbuild.Resolved, error) {
 	s, err := g.parse(repo.Spec)
 	if err != nil {
+		return binderbuild.Resolved{}, err
+	}
+	if err := g.checkHost(ctx, s); err != nil {
 		return binderbuild.Resolved{}, err
 	}
 	sha := s.ref

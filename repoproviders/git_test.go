@@ -1,6 +1,7 @@
 package repoproviders
 
 import (
+	"net/netip"
 	"net/url"
 	"testing"
 
@@ -183,10 +184,15 @@ func TestGitParseProtocolsConfig(t *testing.T) {
 }
 
 func TestGitResolveSHAWithoutNetwork(t *testing.T) {
-	// example.invalid cannot resolve: any network access would fail.
+	// example.invalid resolves, through the test's DNS server on loopback,
+	// to a public address that nothing may contact: a full sha needs only
+	// the address check.
 	const sha = "ada2170a2181ae1760d85eab74e5264d0c6bb67f"
 	m, _ := newTestMetrics(t)
 	g := NewGit(GitConfig{AllowedProtocols: []string{"https", "ssh"}}, m, nil)
+	g.guard.public.Resolver = fakeResolver(t, map[string][]netip.Addr{
+		"example.invalid": {netip.MustParseAddr("203.0.114.1"), netip.MustParseAddr("2001:db9::1")},
+	})
 	tests := []struct {
 		spec, wantRef, wantSpec, wantURL string
 	}{

@@ -25,9 +25,15 @@ type GitHubConfig struct {
 	// Hostname. Default "https://api.{hostname}", i.e. https://api.github.com
 	// (GitHub Enterprise: "https://{hostname}/api/v3").
 	APIBaseURL string `default:"https://api.{hostname}" desc:"GitHub API base URL"`
-	// AccessToken, when set, is sent as "Authorization: token <t>" and becomes
-	// the git credentials of builds. Secret.
+	// AccessToken, when set, is sent as "Authorization: token <t>" to the
+	// API, and nowhere else. Secret.
 	AccessToken string `desc:"GitHub access token (secret)"`
+	// GitCredentials is the input of repo2docker's git credential helper
+	// for builds of this host's repositories, e.g.
+	// `username=<token>\npassword=x-oauth-basic` (a literal backslash-n),
+	// offered by git to Hostname only. Default none: unlike upstream,
+	// AccessToken is never used for it. Secret.
+	GitCredentials string `desc:"git credentials of builds, offered to Hostname only (secret)"`
 	// ClientID and ClientSecret are sent as HTTP Basic auth when both are set
 	// and AccessToken is not. ClientSecret is a secret.
 	ClientID     string `desc:"GitHub OAuth client id"`
@@ -42,15 +48,14 @@ type GitHubConfig struct {
 // (1024 entries, 5 minutes, used only without an ETag entry). It is safe for
 // concurrent use.
 type GitHub struct {
-	api         string // API base URL without trailing "/"
-	cfg         GitHubConfig
-	credentials string // git credentials of builds, a secret
-	client      *http.Client
-	metrics     *Metrics
-	log         *slog.Logger
-	etags       *lru.Cache[string, etagEntry] // API URL → last 200 answer
-	notFound    *lru.Cache[string, time.Time] // API URL → expiry
-	now         func() time.Time              // replaced in tests
+	api      string // API base URL without trailing "/"
+	cfg      GitHubConfig
+	client   *http.Client
+	metrics  *Metrics
+	log      *slog.Logger
+	etags    *lru.Cache[string, etagEntry] // API URL → last 200 answer
+	notFound *lru.Cache[string, time.Time] // API URL → expiry
+	now      func() time.Time              // replaced in tests
 }
 
 var _ Provider = (*GitHub)(nil)
@@ -81,12 +86,6 @@ func NewGitHub(cfg GitHubConfig, client *http.Client, m *Metrics, log *slog.Logg
 	}
 	g.etags, _ = lru.New[string, etagEntry](githubCacheSize)
 	g.notFound, _ = lru.New[string, time.Time](githubCacheSize)
-	switch {
-	case cfg.AccessToken != "" && cfg.ClientID != "":
-		g.credentials = `username=` + cfg.ClientID + `\npassword=` + cfg.AccessToken
-	case cfg.AccessToken != "":
-		g.credentials = `username=` + cfg.AccessToken + `\npassword=x-oauth-basic`
-	}
 	return g
 }
 
@@ -170,7 +169,7 @@ func (g *GitHub) Parse(spec string) (binderbuild.Repo, error) {
 		URL:            "https://" + g.cfg.Hostname + "/" + s.user + "/" + s.repo,
 		Ref:            s.ref,
 		BuildSlug:      s.user + "-" + s.repo,
-		GitCredentials: g.credentials,
+		GitCredentials: g.cfg.GitCredentials,
 	}, nil
 }
 

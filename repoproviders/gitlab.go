@@ -23,9 +23,15 @@ type GitLabConfig struct {
 	BaseURL string `default:"https://gitlab.com" desc:"GitLab base URL"`
 	// AccessToken is sent as the access_token query parameter. Secret.
 	AccessToken string `desc:"GitLab OAuth2 access token (secret)"`
-	// PrivateToken is sent as the private_token query parameter and becomes
-	// the git credentials of builds. Secret.
+	// PrivateToken is sent as the private_token query parameter to the API,
+	// and nowhere else. Secret.
 	PrivateToken string `desc:"GitLab private token (secret)"`
+	// GitCredentials is the input of repo2docker's git credential helper
+	// for builds of this instance's repositories, e.g.
+	// `username=binderhub\npassword=<token>` (a literal backslash-n),
+	// offered by git to BaseURL's host only. Default none: unlike upstream,
+	// PrivateToken is never used for it. Secret.
+	GitCredentials string `desc:"git credentials of builds, offered to the GitLab host only (secret)"`
 	// Timeout bounds one API request. Default 20s.
 	Timeout time.Duration `default:"20s" desc:"timeout of one GitLab API request"`
 }
@@ -33,12 +39,11 @@ type GitLabConfig struct {
 // GitLab resolves gl specs, "<escaped namespace>/<ref>", with the GitLab
 // commits API (spec §10.3). It does not cache; wrap it with Cached.
 type GitLab struct {
-	base        string // BaseURL without trailing "/"
-	cfg         GitLabConfig
-	credentials string
-	client      *http.Client
-	metrics     *Metrics
-	log         *slog.Logger
+	base    string // BaseURL without trailing "/"
+	cfg     GitLabConfig
+	client  *http.Client
+	metrics *Metrics
+	log     *slog.Logger
 }
 
 var _ Provider = (*GitLab)(nil)
@@ -54,9 +59,6 @@ func NewGitLab(cfg GitLabConfig, client *http.Client, m *Metrics, log *slog.Logg
 		client:  clientOrDefault(client, cfg.Timeout),
 		metrics: m,
 		log:     discardIfNil(log),
-	}
-	if cfg.PrivateToken != "" {
-		l.credentials = `username=binderhub\npassword=` + cfg.PrivateToken
 	}
 	return l
 }
@@ -134,7 +136,7 @@ func (l *GitLab) Parse(spec string) (binderbuild.Repo, error) {
 		URL:            l.base + "/" + s.namespace + ".git",
 		Ref:            s.ref,
 		BuildSlug:      strings.Join(parts, "-"),
-		GitCredentials: l.credentials,
+		GitCredentials: l.cfg.GitCredentials,
 	}, nil
 }
 

@@ -67,6 +67,8 @@ func TestGitLabParseErrors(t *testing.T) {
 	})
 }
 
+// TestGitLabCredentials: builds get git credentials only when configured
+// as such, never the API tokens.
 func TestGitLabCredentials(t *testing.T) {
 	tests := []struct {
 		cfg  GitLabConfig
@@ -74,7 +76,8 @@ func TestGitLabCredentials(t *testing.T) {
 	}{
 		{cfg: GitLabConfig{}, want: ""},
 		{cfg: GitLabConfig{AccessToken: "at"}, want: ""},
-		{cfg: GitLabConfig{PrivateToken: "pt"}, want: `username=binderhub\npassword=pt`},
+		{cfg: GitLabConfig{PrivateToken: "pt"}, want: ""},
+		{cfg: GitLabConfig{PrivateToken: "pt", GitCredentials: `username=binderhub\npassword=gt`}, want: `username=binderhub\npassword=gt`},
 	}
 	for _, tc := range tests {
 		repo, err := NewGitLab(tc.cfg, nil, nil, nil).Parse("g%2Fp/main")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 // refusedHostError is returned when a git URL (or a redirect) points at a
@@ -58,13 +60,16 @@ var blockedPrefixes = []netip.Prefix{
 var (
 	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFour   = netip.MustParsePrefix("2002::/16")
+	// translated is the IPv4-translated form (RFC 2765), ::ffff:0:a.b.c.d,
+	// which some stacks route as IPv4.
+	translated = netip.MustParsePrefix("::ffff:0:0:0/96")
 )
 
 // isPublicAddr reports whether a may be contacted on a user's behalf: it is
 // false for loopback, private (RFC 1918, CGNAT, unique-local), link-local
 // (including 169.254.169.254), unspecified, multicast and reserved
-// addresses, for IPv4-mapped forms of them, and for NAT64 or 6to4 addresses
-// embedding them.
+// addresses, for IPv4-mapped and IPv4-translated forms of them, and for
+// NAT64 or 6to4 addresses embedding them.
 func isPublicAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	if a.Zone() != "" || !a.IsGlobalUnicast() || a.IsPrivate() {
@@ -77,7 +82,7 @@ func isPublicAddr(a netip.Addr) bool {
 	}
 	b := a.As16()
 	switch {
-	case nat64Prefix.Contains(a):
+	case nat64Prefix.Contains(a), translated.Contains(a):
 		return isPublicAddr(netip.AddrFrom4([4]byte(b[12:16])))
 	case sixToFour.Contains(a):
 		return isPublicAddr(netip.AddrFrom4([4]byte(b[2:6])))
@@ -110,6 +115,43 @@ func hostProblem(host string) string {
 		return reasonNumeric
 	}
 	return ""
+}
+
+// asciiHost returns host as resolvers and git see it: a non-ASCII name is
+// mapped and encoded by IDNA (UTS #46, as browsers, curl and git do), so
+// that "１２７.０.０.１", "127。0。0。1" and "ⓛⓞⓒⓐⓛⓗⓞⓢⓣ" are checked, and
+// handed on, as "127.0.0.1" and "localhost". ASCII hosts are returned as
+// they are.
+func asciiHost(host string) (string, error) {
+	for i := range len(host) {
+		if host[i] >= 0x80 {
+			return idna.Lookup.ToASCII(host)
+		}
+	}
+	return host, nil
+}
+
+// checkResolved looks host up with r (nil: the system resolver) and refuses
+// it when any of its addresses is not public, since a client may connect to
+// any of them. Address literals are left to hostProblem. A failed lookup is
+// returned as it is (a *net.DNSError): nothing could be checked.
+func checkResolved(ctx context.Context, r *net.Resolver, host string) error {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	addrs, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if !isPublicAddr(a) {
+			return &refusedHostError{host: host, reason: reasonResolvesPrivate}
+		}
+	}
+	return nil
 }
 
 // hostList is a set of hosts ("example.org") and host:port pairs

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/binderbuild/binderbuild"
 )
 
 func TestIsPublicAddr(t *testing.T) {
@@ -39,6 +41,9 @@ func TestIsPublicAddr(t *testing.T) {
 		"::ffff:127.0.0.1":         false,
 		"::ffff:10.0.0.1":          false,
 		"::ffff:169.254.169.254":   false,
+		"::ffff:0:7f00:1":          false, // IPv4-translated 127.0.0.1
+		"::ffff:0:a00:1":           false, // IPv4-translated 10.0.0.1
+		"::ffff:0:808:808":         true,  // IPv4-translated 8.8.8.8
 		"fc00::1":                  false,
 		"fd00:ec2::254":            false, // AWS metadata over IPv6
 		"fe80::1":                  false,
@@ -165,5 +170,67 @@ func TestRefNameMatchesGit(t *testing.T) {
 		if got := refNameProblem(ref); got != `it must not start with "-"` {
 			t.Errorf("refNameProblem(%q) = %q, want the leading-dash refusal", ref, got)
 		}
+	}
+}
+
+// TestGitChecksHostsOfEveryRef: the address check applies to full-sha refs
+// too, which are used without contacting the host, and to Unicode host
+// names, which are checked (and handed on) in their IDNA form. Names resolve
+// through the test's DNS server; nothing else is contacted.
+func TestGitChecksHostsOfEveryRef(t *testing.T) {
+	const sha = "ada2170a2181ae1760d85eab74e5264d0c6bb67f"
+	g := NewGit(GitConfig{AllowedHosts: []string{"allowed.test"}}, nil, nil)
+	g.guard.public.Resolver = fakeResolver(t, map[string][]netip.Addr{
+		"hosts-file.test":                  {netip.MustParseAddr("127.0.1.1")},
+		"binder.default.svc.cluster.local": {netip.MustParseAddr("10.96.0.10")},
+		"mixed.test":                       {netip.MustParseAddr("140.82.112.3"), netip.MustParseAddr("fd00::1")},
+		"translated.test":                  {netip.MustParseAddr("::ffff:0:7f00:1")},
+		"allowed.test":                     {netip.MustParseAddr("10.0.0.5")},
+		"public.test":                      {netip.MustParseAddr("140.82.112.3")},
+		"xn--bcher-kva.test":               {netip.MustParseAddr("140.82.112.4")},
+	})
+	resolvesPrivate := func(host string) string {
+		return "Refusing to contact " + host + ": it resolves to a private or loopback address."
+	}
+	tests := []struct {
+		url, ref, wantErr, wantURL string
+	}{
+		{url: "https://hosts-file.test/r", ref: sha, wantErr: resolvesPrivate("hosts-file.test")},
+		{url: "https://binder.default.svc.cluster.local/r", ref: sha, wantErr: resolvesPrivate("binder.default.svc.cluster.local")},
+		{url: "git://mixed.test/r", ref: sha, wantErr: resolvesPrivate("mixed.test")},
+		{url: "https://translated.test/r", ref: sha, wantErr: resolvesPrivate("translated.test")},
+		{url: "https://hosts-file.test/r", ref: "main", wantErr: resolvesPrivate("hosts-file.test")},
+		{url: "https://nx.test:8443/r", ref: sha, wantErr: "could not contact nx.test:8443: host not found"},
+		{url: "https://１２７.０.０.１/r", ref: sha, wantErr: "Refusing to contact 127.0.0.1: it is a private or loopback address."},
+		{url: "https://127。0。0。1/r", ref: sha, wantErr: "Refusing to contact 127.0.0.1: it is a private or loopback address."},
+		{url: "https://ⓛⓞⓒⓐⓛⓗⓞⓢⓣ/r", ref: sha, wantErr: "Refusing to contact localhost: it is a name for the local machine."},
+		{url: "https://[::ffff:0:7f00:1]/r", ref: sha, wantErr: "Refusing to contact ::ffff:0:7f00:1: it is a private or loopback address."},
+		{url: "https://[::ffff:0:a9fe:a9fe]/r", ref: sha, wantErr: "Refusing to contact ::ffff:0:a9fe:a9fe: it is a private or loopback address."},
+		{url: "https://a⒈.test/r", ref: sha, wantErr: `Invalid git url "https://a⒈.test/r": "a⒈.test" is not a valid host name.`},
+		{url: "https://allowed.test/r", ref: sha, wantURL: "https://allowed.test/r"},
+		{url: "https://public.test/r", ref: sha, wantURL: "https://public.test/r"},
+		{url: "https://bücher.test/r", ref: sha, wantURL: "https://xn--bcher-kva.test/r"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.url+"/"+tc.ref, func(t *testing.T) {
+			spec := gitSpecOf(tc.url, tc.ref)
+			repo, err := g.Parse(spec)
+			var got binderbuild.Resolved
+			if err == nil {
+				got, err = g.Resolve(t.Context(), repo)
+			}
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Errorf("Parse+Resolve error = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse+Resolve error = %v", err)
+			}
+			if got.URL != tc.wantURL || got.RefURL != tc.wantURL || got.BuildSlug != tc.url {
+				t.Errorf("URL, RefURL, BuildSlug = %q, %q, %q; want %q, %q, %q", got.URL, got.RefURL, got.BuildSlug, tc.wantURL, tc.wantURL, tc.url)
+			}
+		})
 	}
 }

@@ -23,6 +23,9 @@ type AccessConfig struct {
 	AuthCacheTTL         time.Duration `split_words:"true" default:"5m" desc:"how long a valid token check is reused"`
 	AuthNegativeCacheTTL time.Duration `split_words:"true" default:"30s" desc:"how long a rejected token check is reused"`
 
+	HubMaxConcurrentChecks int           `split_words:"true" default:"8" desc:"JupyterHub token checks sent to the hub at once; further checks wait up to BINDERBUILD_HUB_CHECK_QUEUE_TIMEOUT, then fail with 503"`
+	HubCheckQueueTimeout   time.Duration `split_words:"true" default:"5s" desc:"how long a JupyterHub token check waits for a free slot"`
+
 	RateLimit       int           `split_words:"true" default:"0" desc:"build requests allowed per client and BINDERBUILD_RATE_LIMIT_PERIOD (0: no limit); authenticated users are counted by name, others by client IP"`
 	RateLimitPeriod time.Duration `split_words:"true" default:"1h" desc:"rate-limit window (fixed windows starting at a client's first request)"`
 	TrustedProxies  Networks      `split_words:"true" desc:"comma list of CIDRs of reverse proxies (e.g. JupyterHub's proxy) whose X-Forwarded-For / X-Real-Ip headers name the client; headers from other peers are ignored"`

@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
+	"github.com/binderbuild/binderbuild/internal/flight"
 )
 
 // User is the authenticated caller of a request.
@@ -104,7 +104,10 @@ func (s *Server) authenticate(r *http.Request) (*User, error) {
 // GET <api>/user with "Authorization: token <token>" returns the token's
 // owner. Answers are cached by the token's SHA-256 (valid ones for
 // AuthCacheTTL, rejected ones for AuthNegativeCacheTTL); hub failures are not
-// cached. Concurrent checks of one token share one hub request.
+// cached. Concurrent checks of one token share one hub request, which is
+// cancelled when every client waiting for it has gone. At most
+// HubMaxConcurrentChecks requests (default 8) go to the hub at once, so that
+// random tokens cannot flood it.
 type HubAuth struct {
 	api    string
 	client *http.Client
@@ -112,7 +115,8 @@ type HubAuth struct {
 	log    *slog.Logger
 	host   string
 	cache  *tokenCache
-	group  singleflight.Group
+	group  flight.Group[string, *User] // by token hash
+	limit  *flight.Limiter
 }
 
 // NewHubAuth returns the hub checker of cfg.
@@ -144,8 +148,13 @@ func NewHubAuth(cfg AccessConfig, client *http.Client, log *slog.Logger) (*HubAu
 			scopes = append(scopes, sc)
 		}
 	}
+	checks := cfg.HubMaxConcurrentChecks
+	if checks <= 0 {
+		checks = 8
+	}
 	return &HubAuth{api: api, client: client, scopes: scopes, log: log, host: host,
-		cache: newTokenCache(pos, neg, tokenCacheSize, time.Now)}, nil
+		cache: newTokenCache(pos, neg, tokenCacheSize, time.Now),
+		limit: flight.NewLimiter(checks, cfg.HubCheckQueueTimeout)}, nil
 }
 
 // tokenCacheSize bounds the token cache.
@@ -159,18 +168,13 @@ func (h *HubAuth) Authenticate(ctx context.Context, token string) (*User, error)
 	key := hashToken(token)
 	u, ok := h.cache.get(key)
 	if !ok {
-		v, err, _ := h.group.Do(key, func() (any, error) {
-			u, err := h.userForToken(context.WithoutCancel(ctx), token)
-			if err != nil {
-				return nil, err
-			}
-			h.cache.put(key, u)
-			return u, nil
+		var err error
+		u, err = h.group.Do(ctx, key, func(ctx context.Context) (*User, error) {
+			return h.check(ctx, key, token)
 		})
 		if err != nil {
 			return nil, err
 		}
-		u = v.(*User)
 	}
 	if u == nil {
 		return nil, nil
@@ -178,6 +182,29 @@ func (h *HubAuth) Authenticate(ctx context.Context, token string) (*User, error)
 	if !hasScope(u.Scopes, h.scopes) {
 		return nil, userError(http.StatusForbidden, "user "+u.Name+" is not allowed.")
 	}
+	return u, nil
+}
+
+// errHubBusy is the answer to a token check that found no free slot.
+var errHubBusy = &requestError{status: http.StatusServiceUnavailable,
+	msg: "Too many authorization checks in progress, please try again in a minute.\n"}
+
+// check asks the hub about token, whose hash is key, once a slot is free,
+// and caches the answer.
+func (h *HubAuth) check(ctx context.Context, key, token string) (*User, error) {
+	release, err := h.limit.Acquire(ctx)
+	if errors.Is(err, flight.ErrBusy) {
+		return nil, errHubBusy
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	u, err := h.userForToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	h.cache.put(key, u)
 	return u, nil
 }
 

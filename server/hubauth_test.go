@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -387,4 +388,127 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// blockingHub is a hub whose /hub/api/user answers 403 only once released;
+// it reports each request's arrival and whether the client cancelled it.
+type blockingHub struct {
+	*httptest.Server
+	arrived   chan string // token of each request
+	cancelled chan string // token of each request the client gave up on
+	release   chan struct{}
+	inFlight  atomic.Int32
+	peak      atomic.Int32
+}
+
+func newBlockingHub(t *testing.T) *blockingHub {
+	h := &blockingHub{arrived: make(chan string, 100), cancelled: make(chan string, 100), release: make(chan struct{})}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := h.inFlight.Add(1)
+		defer h.inFlight.Add(-1)
+		for p := h.peak.Load(); n > p && !h.peak.CompareAndSwap(p, n); p = h.peak.Load() {
+		}
+		token := strings.TrimPrefix(r.Header.Get("Authorization"), "token ")
+		h.arrived <- token
+		select {
+		case <-h.release:
+			w.WriteHeader(http.StatusForbidden)
+		case <-r.Context().Done():
+			h.cancelled <- token
+		}
+	}))
+	t.Cleanup(h.Close)
+	t.Cleanup(func() {
+		select {
+		case <-h.release:
+		default:
+			close(h.release)
+		}
+	})
+	return h
+}
+
+// TestHubAuthBoundsConcurrentChecks: random tokens cannot put more than
+// HubMaxConcurrentChecks requests on the hub; the rest fail with 503.
+func TestHubAuthBoundsConcurrentChecks(t *testing.T) {
+	hub := newBlockingHub(t)
+	auth, err := NewHubAuth(AccessConfig{JupyterhubApiUrl: hub.URL + "/hub/api", HubMaxConcurrentChecks: 2}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := auth.Authenticate(t.Context(), fmt.Sprintf("random-%d", i))
+			results <- err
+		}()
+		<-hub.arrived
+	}
+	for i := range 10 {
+		_, err := auth.Authenticate(t.Context(), fmt.Sprintf("more-random-%d", i))
+		var re *requestError
+		if !errors.As(err, &re) || re.status != http.StatusServiceUnavailable ||
+			re.msg != "Too many authorization checks in progress, please try again in a minute.\n" {
+			t.Fatalf("check beyond the limit: error = %#v, want the 503 busy answer", err)
+		}
+	}
+	close(hub.release)
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Errorf("check within the limit: error = %v, want nil (no user)", err)
+		}
+	}
+	if p := hub.peak.Load(); p != 2 {
+		t.Errorf("hub requests at once = %d, want 2", p)
+	}
+	if n := len(hub.arrived); n != 0 {
+		t.Errorf("%d more requests reached the hub, want none", n)
+	}
+}
+
+// TestHubAuthCancelsAbandonedChecks: a check nobody waits for any more is
+// cancelled and frees its slot; one still awaited by another client is not.
+func TestHubAuthCancelsAbandonedChecks(t *testing.T) {
+	hub := newBlockingHub(t)
+	auth, err := NewHubAuth(AccessConfig{JupyterhubApiUrl: hub.URL + "/hub/api", HubMaxConcurrentChecks: 1, HubCheckQueueTimeout: time.Hour}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx1, cancel1 := context.WithCancel(t.Context())
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	errs := make(chan error, 2)
+	go func() { _, err := auth.Authenticate(ctx1, "shared-token"); errs <- err }()
+	<-hub.arrived
+	go func() { _, err := auth.Authenticate(ctx2, "shared-token"); errs <- err }()
+	for auth.group.Waiters(hashToken("shared-token")) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+
+	cancel1()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Errorf("first client: error = %v, want context.Canceled", err)
+	}
+	select {
+	case tok := <-hub.cancelled:
+		t.Fatalf("hub request for %s cancelled while a second client waits", tok)
+	default:
+	}
+	cancel2()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Errorf("second client: error = %v, want context.Canceled", err)
+	}
+	if tok := <-hub.cancelled; tok != "shared-token" {
+		t.Errorf("cancelled hub request for %q, want shared-token", tok)
+	}
+
+	// The slot is free again: the next check reaches the hub.
+	done := make(chan error, 1)
+	go func() { _, err := auth.Authenticate(t.Context(), "next-token"); done <- err }()
+	if tok := <-hub.arrived; tok != "next-token" {
+		t.Errorf("next hub request for %q, want next-token", tok)
+	}
+	close(hub.release)
+	if err := <-done; err != nil {
+		t.Errorf("next check: error = %v", err)
+	}
 }

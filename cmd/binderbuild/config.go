@@ -15,6 +15,7 @@ import (
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
 	"github.com/binderbuild/binderbuild/launcher"
+	"github.com/binderbuild/binderbuild/repoproviders"
 	"github.com/binderbuild/binderbuild/server"
 )
 
@@ -49,6 +50,9 @@ type config struct {
 	DataverseApiToken     string   `split_words:"true" desc:"Dataverse API token (secret), sent to BINDERBUILD_DATAVERSE_TOKEN_HOST only"`
 	DataverseTokenHost    string   `split_words:"true" default:"dataverse.harvard.edu" desc:"the Dataverse installation (host or host:port) BINDERBUILD_DATAVERSE_API_TOKEN belongs to"`
 	SwhApiUrl             string   `split_words:"true" default:"https://archive.softwareheritage.org/api/1" desc:"Software Heritage API base URL"`
+	GithubGitCredentials  string   `split_words:"true" desc:"git credentials of builds of GitHub repositories, e.g. username=<token>\\npassword=x-oauth-basic with a literal \\n (secret); git offers them to BINDERBUILD_GITHUB_HOSTNAME only. Default none: the API token never reaches builds"`
+	GitlabGitCredentials  string   `split_words:"true" desc:"git credentials of builds of GitLab repositories, e.g. username=binderhub\\npassword=<token> with a literal \\n (secret); git offers them to the host of BINDERBUILD_GITLAB_URL only. Default none"`
+	repoproviders.LimitConfig
 
 	UseRegistry           bool          `split_words:"true" default:"true" desc:"push built images to the registry of BINDERBUILD_IMAGE_PREFIX (without one: the embedded registry) and look for them there; false: no registry, every request builds"`
 	RegistryInsecureHosts []string      `split_words:"true" desc:"comma list of registry hosts reached over plain HTTP, e.g. 127.0.0.1:5000"`

@@ -268,7 +268,8 @@ func testHealth(t *testing.T, cluster *testcluster.Cluster) {
 }
 
 // testSecrets: a request with an Authorization header, a configured GitHub
-// token (which reaches the build pod) and a git URL with credentials leave
+// token (also configured as the git credentials that reach the build pod)
+// and a git URL with credentials leave
 // no secret in logs, events or /metrics; /metrics shows the upstream and
 // the new series.
 func testSecrets(t *testing.T, cluster *testcluster.Cluster) {
@@ -296,6 +297,7 @@ func testSecrets(t *testing.T, cluster *testcluster.Cluster) {
 	t.Setenv("BINDERBUILD_IMAGE_PREFIX", registry.addr+registryPath)
 	t.Setenv("BINDERBUILD_GITHUB_API_URL", "http://"+gh.addr)
 	t.Setenv("BINDERBUILD_GITHUB_TOKEN", ghToken)
+	t.Setenv("BINDERBUILD_GITHUB_GIT_CREDENTIALS", `username=`+ghToken+`\npassword=x-oauth-basic`)
 	t.Setenv("BINDERBUILD_EVENTS_SINK", "stdout")
 	t.Setenv("BINDERBUILD_LOG_LEVEL", "debug")
 	svc := serveCaptured(t)

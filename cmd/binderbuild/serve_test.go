@@ -78,6 +78,9 @@ func newFixture(t testing.TB) *fixture {
 	t.Setenv("BINDERBUILD_IMAGE_PREFIX", f.prefix)
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("BINDERBUILD_GC_SCHEDULE", "")
+	// git specs name example.com; allowed, its address is not looked up
+	// (tests send nothing beyond loopback).
+	t.Setenv("BINDERBUILD_GIT_ALLOWED_HOSTS", "example.com")
 	return f
 }
 
@@ -186,6 +189,10 @@ func TestServeTranscripts(t *testing.T) {
 			frame(`{"phase": "failed", "message": "Refusing to contact 127.0.0.1: it is a private or loopback address.\n"}`)},
 		{"refused metadata host", "/build/git/http%3A%2F%2F169.254.169.254%2Flatest/main?build_only=true", "text/event-stream",
 			frame(`{"phase": "failed", "message": "Refusing to contact 169.254.169.254: it is a private or loopback address.\n"}`)},
+		{"refused Unicode loopback, full sha", "/build/git/https%3A%2F%2F%EF%BC%91%EF%BC%92%EF%BC%97%E3%80%820%E3%80%820%E3%80%821%2Fr/" + headSHA + "?build_only=true", "text/event-stream",
+			frame(`{"phase": "failed", "message": "Refusing to contact 127.0.0.1: it is a private or loopback address.\n"}`)},
+		{"refused IPv4-translated loopback, full sha", "/build/git/https%3A%2F%2F%5B%3A%3Affff%3A0%3A7f00%3A1%5D%2Fr/" + headSHA + "?build_only=true", "text/event-stream",
+			frame(`{"phase": "failed", "message": "Refusing to contact ::ffff:0:7f00:1: it is a private or loopback address.\n"}`)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -94,15 +94,17 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 }
 
 // newProviders returns the providers enabled by BINDERBUILD_REPO_PROVIDERS,
-// in that order and each behind the resolution cache, and their names as
-// metrics and launch events report them.
+// in that order and each behind the resolution cache, their upstream
+// lookups bounded together, and their names as metrics and launch events
+// report them.
 func newProviders(cfg config, reg prometheus.Registerer, log *slog.Logger) ([]server.Provider, []string) {
 	m := repoproviders.NewMetrics(reg)
+	lim := repoproviders.NewLimiter(cfg.LimitConfig)
 	var providers []server.Provider
 	var names []string
 	for _, prefix := range cfg.RepoProviders {
 		p := newProvider(prefix, cfg, m, log)
-		providers = append(providers, repoproviders.Cached(p, cfg.RefCacheTTL, 0, m))
+		providers = append(providers, repoproviders.Cached(repoproviders.Limited(p, lim), cfg.RefCacheTTL, 0, m))
 		repo, _ := p.Parse(exampleSpecs[prefix])
 		names = append(names, repo.ProviderName)
 	}
@@ -127,7 +129,8 @@ var exampleSpecs = map[string]string{
 // newProvider builds the provider of one prefix (checked by checkProviders).
 func newProvider(prefix string, cfg config, m *repoproviders.Metrics, log *slog.Logger) repoproviders.Provider {
 	client := &http.Client{Timeout: 30 * time.Second}
-	github := repoproviders.GitHubConfig{Hostname: cfg.GithubHostname, APIBaseURL: cfg.GithubApiUrl, AccessToken: cfg.GithubToken}
+	github := repoproviders.GitHubConfig{Hostname: cfg.GithubHostname, APIBaseURL: cfg.GithubApiUrl, AccessToken: cfg.GithubToken,
+		GitCredentials: cfg.GithubGitCredentials}
 	archives := repoproviders.ArchiveConfig{
 		DOIResolverURL:        cfg.DoiResolverUrl,
 		ZenodoURL:             cfg.ZenodoUrl,
@@ -150,9 +153,10 @@ func newProvider(prefix string, cfg config, m *repoproviders.Metrics, log *slog.
 		return repoproviders.NewGit(repoproviders.GitConfig{AllowedProtocols: cfg.GitAllowedSchemes, AllowedHosts: cfg.GitAllowedHosts}, m, log)
 	case "gl":
 		return repoproviders.NewGitLab(repoproviders.GitLabConfig{
-			BaseURL:      cfg.GitlabUrl,
-			AccessToken:  cfg.GitlabAccessToken,
-			PrivateToken: cfg.GitlabPrivateToken,
+			BaseURL:        cfg.GitlabUrl,
+			AccessToken:    cfg.GitlabAccessToken,
+			PrivateToken:   cfg.GitlabPrivateToken,
+			GitCredentials: cfg.GitlabGitCredentials,
 		}, client, m, log)
 	case "zenodo":
 		return repoproviders.NewZenodo(archives, m, log)

@@ -6,6 +6,8 @@
 package testgit
 
 import (
+	"net"
+	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
@@ -24,18 +26,37 @@ type Server struct {
 	root string
 }
 
-// Start starts a git server for t, stopped by t's cleanup.
+// Start starts a git server for t on 127.0.0.1, stopped by t's cleanup.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartOn(t, "127.0.0.1:0", nil)
+}
+
+// StartOn starts a git server for t listening on addr (any loopback
+// address, e.g. "127.0.0.2:0"), stopped by t's cleanup. wrap, if not nil,
+// wraps the git handler, e.g. to demand credentials or to redirect.
+func StartOn(t testing.TB, addr string, wrap func(http.Handler) http.Handler) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatal("testgit: git not found: run `make test-deps` (apt-get install git)")
 	}
 	root := t.TempDir()
 	execPath := strings.TrimSpace(run(t, root, "--exec-path"))
-	srv := httptest.NewServer(&cgi.Handler{
+	var h http.Handler = &cgi.Handler{
 		Path: filepath.Join(execPath, "git-http-backend"),
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"},
-	})
+	}
+	if wrap != nil {
+		h = wrap(h)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("testgit: listen on %s: %v", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &Server{URL: srv.URL, Host: strings.TrimPrefix(srv.URL, "http://"), root: root}
 }
@@ -58,8 +79,22 @@ func (s *Server) Repo(t testing.TB, name string, files map[string]string) (url, 
 	run(t, work, "add", "-A")
 	run(t, work, "commit", "-q", "-m", "Add "+name)
 	sha = strings.TrimSpace(run(t, work, "rev-parse", "HEAD"))
+	return s.AddBare(t, name, work), sha
+}
+
+// AddBare serves a bare clone of the work tree repository at work as
+// name.git and returns its clone URL.
+func (s *Server) AddBare(t testing.TB, name, work string) string {
+	t.Helper()
 	run(t, s.root, "clone", "-q", "--bare", work, name+".git")
-	return s.URL + "/" + name + ".git", sha
+	return s.URL + "/" + name + ".git"
+}
+
+// Git runs git in dir without the user's or the system's configuration,
+// with fixed author and date, and returns its standard output.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	return run(t, dir, args...)
 }
 
 // run runs git in dir without the user's or the system's configuration.
