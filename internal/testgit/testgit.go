@@ -6,6 +6,8 @@
 package testgit
 
 import (
+	"fmt"
+	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
@@ -24,18 +26,35 @@ type Server struct {
 	root string
 }
 
+// Options configure StartWith.
+type Options struct {
+	// PushAuth, when set, checks the HTTP basic credentials of pushes
+	// (git-receive-pack requests); a push without valid ones gets 401.
+	PushAuth func(user, password string) bool
+}
+
 // Start starts a git server for t, stopped by t's cleanup.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith starts a git server with opts for t, stopped by t's cleanup.
+func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatal("testgit: git not found: run `make test-deps` (apt-get install git)")
 	}
 	root := t.TempDir()
 	execPath := strings.TrimSpace(run(t, root, "--exec-path"))
-	srv := httptest.NewServer(&cgi.Handler{
+	var h http.Handler = &cgi.Handler{
 		Path: filepath.Join(execPath, "git-http-backend"),
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"},
-	})
+	}
+	if opts.PushAuth != nil {
+		h = pushAuth(h, opts.PushAuth)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &Server{URL: srv.URL, Host: strings.TrimPrefix(srv.URL, "http://"), root: root}
 }
@@ -62,9 +81,76 @@ func (s *Server) Repo(t testing.TB, name string, files map[string]string) (url, 
 	return s.URL + "/" + name + ".git", sha
 }
 
+// pushAuth asks pushes for credentials that check accepts.
+func pushAuth(next http.Handler, check func(user, password string) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		push := strings.HasSuffix(r.URL.Path, "/git-receive-pack") || r.URL.Query().Get("service") == "git-receive-pack"
+		if push {
+			user, pass, ok := r.BasicAuth()
+			if !ok || !check(user, pass) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+				http.Error(w, "authentication required", http.StatusUnauthorized)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Commit commits files (path → content) on branch main of name.git, as a
+// person pushing would, and returns the commit's sha.
+func (s *Server) Commit(t testing.TB, name, message string, files map[string]string) string {
+	t.Helper()
+	work := t.TempDir()
+	run(t, work, "clone", "-q", "-b", "main", s.Dir(name), ".")
+	for p, content := range files {
+		full := filepath.Join(work, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, work, "add", "-A")
+	run(t, work, "commit", "-q", "-m", message)
+	run(t, work, "push", "-q", "origin", "main")
+	return strings.TrimSpace(run(t, work, "rev-parse", "HEAD"))
+}
+
+// AllowPush lets clients push to the repository name.git.
+func (s *Server) AllowPush(t testing.TB, name string) {
+	t.Helper()
+	s.Git(t, name, "config", "http.receivepack", "true")
+}
+
+// Dir is the folder of the bare repository name.git.
+func (s *Server) Dir(name string) string { return filepath.Join(s.root, name+".git") }
+
+// Git runs git in the bare repository name.git and returns its output.
+func (s *Server) Git(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	return run(t, s.Dir(name), args...)
+}
+
+// Output runs git in the bare repository name.git and returns its output,
+// or an error carrying git's stderr. Unlike Git it may run outside the
+// test's goroutine (e.g. in a fake API's handler).
+func (s *Server) Output(name string, args ...string) (string, error) {
+	return output(s.Dir(name), args...)
+}
+
 // run runs git in dir without the user's or the system's configuration.
 func run(t testing.TB, dir string, args ...string) string {
 	t.Helper()
+	out, err := output(dir, args...)
+	if err != nil {
+		t.Fatalf("testgit: %v", err)
+	}
+	return out
+}
+
+func output(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -79,7 +165,7 @@ func run(t testing.TB, dir string, args ...string) string {
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = ee.Stderr
 		}
-		t.Fatalf("testgit: git %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		return string(out), fmt.Errorf("git %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
-	return string(out)
+	return string(out), nil
 }
