@@ -60,4 +60,9 @@ type BuildRequest struct {
 	// still percent-encoded) describe the build in metrics, events and logs.
 	ProviderName string
 	Spec         string
+	// BuildImage, when set, replaces the executor's configured build image
+	// for this build: canary builds of a candidate repo2docker image
+	// (server's canary route, admin token only). Requests with different
+	// build images must have different Names and Images.
+	BuildImage string
 }

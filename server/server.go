@@ -30,6 +30,8 @@ type Config struct {
 	HealthCacheTTL time.Duration `split_words:"true" default:"5s" desc:"how long /health reuses the results of its dependency checks"`
 	// AccessConfig: authentication, rate limit, bans, spec lists, CORS.
 	AccessConfig
+	// CanaryConfig: the admin-only canary route (canary.go).
+	CanaryConfig
 }
 
 // Provider parses and resolves the specs of one repository provider.

@@ -61,6 +61,8 @@ type GitHub struct {
 // NewGitHub returns a client of the API at apiURL ("https://api.github.com",
 // or "https://<host>/api/v3" for GitHub Enterprise). For an App, repo
 // ("owner/name") is the repository whose installation token is made.
+// Without a token or App the client is anonymous (enough for dry runs of
+// public repositories).
 // Rate limits that reset within maxWait are waited for; 0 means
 // DefaultMaxWait.
 func NewGitHub(ctx context.Context, apiURL string, auth GitHubAuth, repo string, maxWait time.Duration) (*GitHub, error) {
@@ -70,19 +72,19 @@ func NewGitHub(ctx context.Context, apiURL string, auth GitHubAuth, repo string,
 	base := strings.TrimSuffix(apiURL, "/") + "/"
 	rt := &rateLimited{next: http.DefaultTransport, maxWait: maxWait, now: time.Now, sleep: sleep}
 	newClient := func(token string) (*github.Client, error) {
-		return github.NewClient(
+		opts := []github.ClientOptionsFunc{
 			github.WithURLs(&base, &base),
 			github.WithHTTPClient(&http.Client{Timeout: time.Minute, Transport: rt}),
-			github.WithAuthToken(token),
 			github.WithUserAgent("binderbuild-upgrades"),
 			github.WithDisableRateLimitCheck(),
-		)
+		}
+		if token != "" { // else anonymous: dry runs of public repositories
+			opts = append(opts, github.WithAuthToken(token))
+		}
+		return github.NewClient(opts...)
 	}
 	token := auth.Token
-	if token == "" {
-		if auth.AppID == 0 || len(auth.AppKey) == 0 {
-			return nil, errors.New("no GitHub credentials: set a token, or a GitHub App id and private key")
-		}
+	if token == "" && auth.AppID != 0 {
 		jwt, err := appJWT(auth.AppID, auth.AppKey, time.Now())
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package upgrades
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -24,11 +25,16 @@ func (b *Bot) propose(ctx context.Context, cfg *Config, d Dependency, bp *bump, 
 	}
 	var ch *changes
 	if d.GitHub != "" {
+		// Without a comparison (tags named otherwise, a private source) the
+		// pull request is still worth opening; a rate limit is not.
 		c, err := b.GitHub.compare(ctx, d.GitHub, gitRef(d, bp.old, bp.variant), gitRef(d, bp.new, bp.variant))
-		if err != nil {
+		var rl *RateLimitError
+		if errors.As(err, &rl) {
 			return err
 		}
-		ch = &c
+		if err == nil {
+			ch = &c
+		}
 	}
 	if b.Verifier != nil && d.Verify {
 		res.Canaries = b.Verifier.Verify(ctx, cfg.Canaries, bp.oldValue, bp.newValue)
