@@ -36,7 +36,8 @@ func TestCanaryRoute(t *testing.T) {
 		Images:  present(normal), // a normal cache hit must not answer canaries
 		Builder: builder.NewShared(t.Context(), exec, 0),
 	})
-	canary := "registry.example.com/binder/org-repo:" + sha + "-canary-2b1a0b6d5e65"
+	// The tag carries the first 6 bytes of sha256(candidate).
+	canary := binderbuild.ImageName("registry.example.com/binder/", "org-repo", sha+"-canary-61a9eb944f25")
 	tests := []struct {
 		name, path string
 		header     []string
@@ -49,7 +50,8 @@ func TestCanaryRoute(t *testing.T) {
 		{"no build image", "/canary/gh/org/repo/HEAD", []string{"Authorization", "Bearer " + token},
 			`data: {"phase": "failed", "status_code": 400, "message": "build_image must name an image, e.g. quay.io/jupyterhub/repo2docker:2024.07.0\n"}` + "\n\n"},
 		{"builds with the candidate", "/canary/gh/org/repo/HEAD?build_image=" + candidate, []string{"Authorization", "Bearer " + token},
-			`data: {"phase": "ready", "message": "Done! Image built\n", "imageName": "` + canary + `"}` + "\n\n"},
+			`data: {"phase": "waiting", "message": "Waiting for build to start...\n"}` + "\n\n" +
+				`data: {"phase": "ready", "message": "Done! Image built\n", "imageName": "` + canary + `"}` + "\n\n"},
 		{"build_image ignored by /build", "/build/gh/org/repo/HEAD?build_only=true&build_image=" + candidate, []string{"Authorization", "Bearer " + token},
 			`data: {"phase": "ready", "imageName": "` + normal + `", "message": "Done! Found built image\n"}` + "\n\n"},
 	}

@@ -81,6 +81,7 @@ func newFixture(t *testing.T) *fixture {
 	})
 	f.git.AllowPush(t, deployRepo)
 	f.gh.AddRepo(deployRepo, "main")
+	f.gh.AddRepo("jupyterhub/repo2docker", "main") // the source, for compare
 	f.gh.Compares["jupyterhub/repo2docker 2024.07.0...2024.08.0"] = []testgithub.Commit{
 		{SHA: "1111111", Message: "Merge pull request #1380 from someone/fix-conda\n\nPin conda to 24.7"},
 		{SHA: "2222222", Message: "Update the docs"},
