@@ -153,7 +153,7 @@ func (b *Bot) target(ctx context.Context, cfg *Config, files Files) (*target, er
 		return nil, errors.New("no GitHub client to apply with")
 	}
 	co, ok := files.(*Checkout)
-	if !ok || co.repo != cfg.Repository {
+	if !ok || co.repo != cfg.Repository || (cfg.Base != "" && co.branch != cfg.Base) {
 		var err error
 		if co, err = b.GitHub.Clone(ctx, cfg.Repository, cfg.Base); err != nil {
 			return nil, err

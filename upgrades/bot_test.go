@@ -81,6 +81,19 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if got := rep.Results[2].NewAppVersion; got != "5.2.1" {
 		t.Errorf("jupyterhub new appVersion = %q, want 5.2.1", got)
 	}
+	var text strings.Builder
+	if err := WriteText(&text, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"my-org/my-hub-deploy (dry run: nothing was pushed; run with --apply to open pull requests)\n\nrepo2docker (config/prod.values.yaml): would update, 2024.07.0 → 2024.08.0\n",
+		"\ndocker-dind (config/prod.values.yaml): would update, 27.3.1-dind → 27.10.0-dind\n" + dindDiff,
+		"\njupyterhub (chart/Chart.yaml): would update, 3.3.8 → 4.0.0 (appVersion 4.1.5 → 5.2.1)\n",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("dry-run report lacks\n%s\nreport:\n%s", want, text.String())
+		}
+	}
 	if !rep.DryRun || rep.Base != "main" {
 		t.Errorf("report dry_run %t base %q, want true, main", rep.DryRun, rep.Base)
 	}

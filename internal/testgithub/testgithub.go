@@ -60,7 +60,8 @@ type Server struct {
 	git *testgit.Server
 	// Tokens maps accepted tokens to user logins.
 	Tokens map[string]string
-	// ReadOnly tokens get 403 on every write.
+	// ReadOnly tokens get 403 on every API write (they may still push, as
+	// a token with contents but not pull requests permission).
 	ReadOnly map[string]bool
 	// Repos maps "owner/name" to its repository on the git server (same
 	// name) and default branch.
@@ -99,13 +100,13 @@ func Start(t testing.TB, git *testgit.Server) *Server {
 func (s *Server) Lock()   { s.mu.Lock() }
 func (s *Server) Unlock() { s.mu.Unlock() }
 
-// CanPush reports whether token may push: a known, writing token. Give it
-// to testgit.Options.PushAuth.
+// CanPush reports whether token may push: a known token. Give it to
+// testgit.Options.PushAuth.
 func (s *Server) CanPush(_, token string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.Tokens[token]
-	return ok && !s.ReadOnly[token]
+	return ok
 }
 
 // AddRepo registers "owner/name", whose git repository "owner/name" must
