@@ -32,17 +32,16 @@ import (
 
 // PR is a pull request as the fake stores it.
 type PR struct {
-	Number             int
-	Title, Body        string
-	Head               string // "owner:branch"
-	Base               string
-	State              string // open or closed
-	Draft              bool
-	Labels             []string
-	Reviewers, Teams   []string
-	Comments           []string
-	CreatedBy          string
-	headRepo, baseRepo string
+	Number           int
+	Title, Body      string
+	Head             string // "owner:branch"
+	Base             string
+	State            string // open or closed
+	Draft            bool
+	Labels           []string
+	Reviewers, Teams []string
+	Comments         []string
+	CreatedBy        string
 }
 
 // Commit is an entry of a compare answer.
