@@ -17,7 +17,8 @@ func (b *Bot) propose(ctx context.Context, cfg *Config, d Dependency, bp *bump, 
 	}
 	// A pull request a person closed for this version stays closed: no
 	// canary builds for it either.
-	if closed, err := b.GitHub.closedFor(ctx, p); err != nil || closed != nil {
+	open, closed, err := b.GitHub.existing(ctx, p)
+	if err != nil || closed != nil {
 		if closed != nil {
 			res.Status, res.PullRequest = KeptClosed, closed.GetHTMLURL()
 		}
@@ -36,11 +37,18 @@ func (b *Bot) propose(ctx context.Context, cfg *Config, d Dependency, bp *bump, 
 			ch = &c
 		}
 	}
-	if b.Verifier != nil && d.Verify {
+	switch {
+	case b.Verifier != nil && d.Verify && open != nil && open.GetTitle() == p.title:
+		// This version was verified when its pull request was opened:
+		// keep those results rather than rebuild (and rewrite) each run.
+		p.body = open.GetBody()
+	case b.Verifier != nil && d.Verify:
 		res.Canaries = b.Verifier.Verify(ctx, cfg.Canaries, bp.oldValue, bp.newValue)
 		p.draft = anyFailed(res.Canaries)
+		fallthrough
+	default:
+		p.body = Body(d, *res, ch)
 	}
-	p.body = Body(d, *res, ch)
 	push := func() (bool, error) {
 		commit, err := t.co.commit(d.File, bp.edited, p.title+"\n\nBy binderbuild upgrades.\n")
 		if err != nil {

@@ -36,20 +36,23 @@ const (
 	Closed     = "closed"
 )
 
-// closedFor returns the closed pull request of p's branch with p's title
-// (the same version), unless one of the branch is open: a person closed
-// it, and it is not reopened.
-func (g *GitHub) closedFor(ctx context.Context, p proposal) (*github.PullRequest, error) {
+// existing returns the open pull request of p's branch, if any, else the
+// closed one with p's title (the same version): a person closed it, and
+// it is not reopened.
+func (g *GitHub) existing(ctx context.Context, p proposal) (open, closed *github.PullRequest, err error) {
 	prs, err := g.pulls(ctx, p.repo, p.head, p.base, "all")
-	if err != nil || (len(prs) > 0 && prs[0].GetState() == "open") {
-		return nil, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(prs) > 0 && prs[0].GetState() == "open" {
+		return prs[0], nil, nil
 	}
 	for _, pr := range prs {
 		if pr.GetTitle() == p.title {
-			return pr, nil
+			return nil, pr, nil
 		}
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // propose opens the pull request, or updates the open one of its branch in

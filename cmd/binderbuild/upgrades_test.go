@@ -113,6 +113,18 @@ func TestUpgradesVerifyFailingCandidate(t *testing.T) {
 	if body != want {
 		t.Errorf("pull request body:\n%s\nwant\n%s", body, want)
 	}
+	// A re-run keeps the verified pull request as it is: no new builds.
+	var again lockedBuffer
+	if err := run(t.Context(), []string{"upgrades", "--repo", "my-org/deploy", "--apply", "--verify", base + "/", "--json"},
+		func(k string) string { return env[k] }, &again, &lockedBuffer{}); err != nil {
+		t.Fatalf("re-run: %v\n%s", err, again.String())
+	}
+	if !strings.Contains(again.String(), `"status": "unchanged"`) || strings.Contains(again.String(), `"canaries"`) {
+		t.Errorf("re-run report, want unchanged without canary builds:\n%s", again.String())
+	}
+	if now := gh.PullsOf("my-org/deploy"); len(now) != 1 || now[0].Body != prs[0].Body {
+		t.Errorf("re-run changed the pull requests: %+v", now)
+	}
 	if !regexp.MustCompile(`\| pass \| (\d+h)?(\d+m)?\d+s \| \d+\.\d MiB \|`).MatchString(prs[0].Body) {
 		t.Errorf("the passing canary has no build time or image size:\n%s", prs[0].Body)
 	}
