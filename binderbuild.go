@@ -71,4 +71,9 @@ type BuildRequest struct {
 	// Owner is who asked for the build (the user, else the client
 	// address), for the limit on builds one owner starts; "" is no one.
 	Owner string
+	// BuildImage, when set, replaces the executor's configured build image
+	// for this build: canary builds of a candidate repo2docker image
+	// (server's canary route, admin token only). Requests with different
+	// build images must have different Names and Images.
+	BuildImage string
 }

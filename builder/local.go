@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -202,7 +203,7 @@ func (l *Local) create(ctx context.Context, req binderbuild.BuildRequest, log *e
 		opts := l.cfg.container(r, l.socket)
 		_, err := l.engine.ContainerCreate(ctx, opts)
 		if cerrdefs.IsNotFound(err) { // the build image
-			if f := l.pull(ctx, log); f != nil {
+			if f := l.pull(ctx, opts.Config.Image, log); f != nil {
 				return "", f
 			}
 			_, err = l.engine.ContainerCreate(ctx, opts)
@@ -231,8 +232,7 @@ func (l *Local) engineFailure(ctx context.Context, what, name string, err error)
 }
 
 // pull pulls the build image, telling waiting clients.
-func (l *Local) pull(ctx context.Context, log *events.Log) *events.Failure {
-	image := l.cfg.Build.BuildImage
+func (l *Local) pull(ctx context.Context, image string, log *events.Log) *events.Failure {
 	log.Append(events.Message("waiting", "Pulling the build image "+image+"\n"))
 	resp, err := l.engine.ImagePull(ctx, image, client.ImagePullOptions{})
 	if err == nil {
@@ -264,7 +264,7 @@ func (c LocalConfig) container(req binderbuild.BuildRequest, socket string) clie
 	return client.ContainerCreateOptions{
 		Name: req.Name,
 		Config: &container.Config{
-			Image: c.Build.BuildImage,
+			Image: cmp.Or(req.BuildImage, c.Build.BuildImage),
 			Cmd:   c.Build.args(req), // the image's entrypoint execs its arguments
 			Env:   env,
 			Labels: map[string]string{

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net/url"
@@ -154,7 +155,7 @@ func (c PodConfig) pod(req binderbuild.BuildRequest, stickyNode string) *corev1.
 			RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{
 				Name:         containerName,
-				Image:        c.BuildImage,
+				Image:        cmp.Or(req.BuildImage, c.BuildImage),
 				Args:         c.args(req),
 				Resources:    c.resources(),
 				Env:          env,

@@ -21,6 +21,9 @@ func (s *Server) router() chi.Router {
 		// failed event, which EventSource clients can show.
 		r.HandleFunc("/build/{provider}", s.handleBuild)
 		r.HandleFunc("/build/{provider}/*", s.handleBuild)
+		if s.cfg.CanaryToken != "" {
+			r.HandleFunc("/canary/{provider}/*", s.handleCanary) // canary.go
+		}
 		r.Get("/versions", s.handleVersions)
 		r.Get("/health", s.handleHealth)
 		r.Head("/health", s.handleHealth)

@@ -37,6 +37,8 @@ type Config struct {
 	AccessConfig
 	// LaunchConfig: launch mode (launch.go).
 	LaunchConfig
+	// CanaryConfig: the admin-only canary route (canary.go).
+	CanaryConfig
 }
 
 // Provider parses and resolves the specs of one repository provider.

@@ -32,6 +32,7 @@ Commands:
   serve     run the build service (settings come from BINDERBUILD_* variables; see serve --help)
   build     build an image with a running service and print its name (see build --help)
   gc        delete old images from the registry to keep it within budget (see gc --help)
+  upgrades  open pull requests that keep a deployment's images and charts current (see upgrades --help)
   version   print the version
 `
 
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return gcCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "build":
 		return buildCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "upgrades":
+		return upgradesCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())
 		return nil

@@ -61,6 +61,9 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	if err := startGC(ctx, getenv, kube, cfg.BuildNamespace, reg, forget, log); err != nil {
 		return nil, err
 	}
+	if err := startUpgrades(ctx, getenv, log); err != nil {
+		return nil, err
+	}
 	auth, authHealth, err := server.NewAuth(cfg.AccessConfig, &http.Client{Timeout: 30 * time.Second}, log)
 	if err != nil {
 		return nil, err

@@ -113,6 +113,32 @@ func (e *Engine) Repo2dockerImage(t testing.TB) string {
 	return image
 }
 
+// Build builds an image tagged tag from a Dockerfile and files (name →
+// content; mode 0755, so scripts run) with the legacy builder.
+func (e *Engine) Build(t testing.TB, tag, dockerfile string, files map[string]string) {
+	t.Helper()
+	tf := []tarFile{{"Dockerfile", []byte(dockerfile), 0o644}}
+	for name, data := range files {
+		tf = append(tf, tarFile{name, []byte(data), 0o755})
+	}
+	buildCtx, err := tarOf(tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	resp, err := e.Client.ImageBuild(ctx, buildCtx, client.ImageBuildOptions{
+		Tags: []string{tag}, Version: build.BuilderV1, Remove: true, ForceRemove: true,
+	})
+	if err != nil {
+		t.Fatalf("testdocker: build %s: %v", tag, err)
+	}
+	defer resp.Body.Close()
+	if out, err := jsonStream(resp.Body); err != nil {
+		t.Fatalf("testdocker: build %s: %v\n%s", tag, err, out)
+	}
+}
+
 // dockerCLIPath is the docker CLI copied into the builder image: Debian's
 // (docker.io), else the first on PATH.
 func dockerCLIPath() (string, error) {

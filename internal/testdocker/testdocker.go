@@ -324,7 +324,9 @@ func cacheRoot() (string, error) {
 		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 		if err == nil {
 			if m := moduleLine.FindSubmatch(data); m != nil && string(m[1]) == ModulePath {
-				return filepath.Join(dir, ".cache"), nil
+				// runc refuses a container root file system whose path has
+				// a symbolic link in it, and worktrees link .cache.
+				return resolved(filepath.Join(dir, ".cache"))
 			}
 		}
 		parent := filepath.Dir(dir)
@@ -333,6 +335,14 @@ func cacheRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// resolved is path with symbolic links resolved, made first if missing.
+func resolved(path string) (string, error) {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(path)
 }
 
 // jsonStream reads an engine progress stream (build, import) and returns
