@@ -21,7 +21,7 @@ var providerNames = []string{"GitHub", "Git", "GitLab"}
 // redactor removes credentials in URLs and the configured secrets from
 // logs and events.
 func (c config) redactor() *events.Redactor {
-	secrets := []string{c.GithubToken, c.GitlabAccessToken, c.GitlabPrivateToken}
+	secrets := []string{c.GithubToken, c.GithubClientSecret, c.GitlabAccessToken, c.GitlabPrivateToken}
 	if len(c.BuildTokenSecret) > 0 {
 		secrets = append(secrets, hex.EncodeToString(c.BuildTokenSecret))
 	}

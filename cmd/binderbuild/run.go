@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -83,6 +84,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	cfg.stdout = stdout // the stdout event sink
 	log := newLogger(stderr, cfg.LogLevel)
+	logUnusedSettings(log, cfg, os.Environ())
 
 	// Builds and event streams live on base, which ends before Shutdown so
 	// that open streams do not hold it up.

@@ -44,7 +44,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		return nil, err
 	}
 
-	images, health, err := newImageChecker(cfg, reg, log)
+	images, health, err := newImageChecker(cfg, getenv, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -85,9 +85,11 @@ func newProviders(cfg config, reg prometheus.Registerer, log *slog.Logger) []ser
 	client := &http.Client{Timeout: 30 * time.Second}
 	raw := []repoproviders.Provider{
 		repoproviders.NewGitHub(repoproviders.GitHubConfig{
-			Hostname:    cfg.GithubHostname,
-			APIBaseURL:  cfg.GithubApiUrl,
-			AccessToken: cfg.GithubToken,
+			Hostname:     cfg.GithubHostname,
+			APIBaseURL:   cfg.GithubApiUrl,
+			AccessToken:  cfg.GithubToken,
+			ClientID:     cfg.GithubClientId,
+			ClientSecret: cfg.GithubClientSecret,
 		}, client, m, log),
 		repoproviders.NewGit(repoproviders.GitConfig{
 			AllowedProtocols: cfg.GitAllowedSchemes,
@@ -108,11 +110,12 @@ func newProviders(cfg config, reg prometheus.Registerer, log *slog.Logger) []ser
 
 // newImageChecker returns the registry checker and its health check. With
 // no image prefix there is no registry: every image counts as not built.
-func newImageChecker(cfg config, reg prometheus.Registerer, log *slog.Logger) (server.ImageChecker, []server.HealthCheck, error) {
+func newImageChecker(cfg config, getenv func(string) string, reg prometheus.Registerer, log *slog.Logger) (server.ImageChecker, []server.HealthCheck, error) {
 	if cfg.ImagePrefix == "" {
 		return noRegistry{}, nil, nil
 	}
 	checker, err := registry.NewChecker(registry.Config{
+		Keychain:      registry.Keychain(getenv("GOOGLE_APPLICATION_CREDENTIALS") != ""),
 		ImagePrefix:   cfg.ImagePrefix,
 		InsecureHosts: cfg.RegistryInsecureHosts,
 		NegativeTTL:   cfg.RegistryNegativeTTL,
