@@ -38,17 +38,6 @@ func readKeyTable(t testing.TB) []keyRow {
 	return rows
 }
 
-// tableKeys are the keys of the table.
-func tableKeys(rows []keyRow) map[string]bool {
-	keys := map[string]bool{}
-	for _, r := range rows {
-		for _, k := range r.Keys {
-			keys[k] = true
-		}
-	}
-	return keys
-}
-
 // TestKeyTable checks the table itself: valid rows, each key once, and a
 // row for every key of binderhub-service's values schema and every
 // configurable BinderHub trait (testdata/corpus names their sources).
