@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -168,9 +169,13 @@ func TestCluster(t *testing.T) {
 func testCorpus(t *testing.T, c *testcluster.Cluster, bin string) {
 	// Allowed warnings per case; any other warning fails.
 	allowed := regexp.MustCompile(`hides previous definition of "(HELM_RELEASE_NAME|JUPYTERHUB_API_URL)"`)
-	for _, cc := range corpusCases(t) {
+	for i, cc := range corpusCases(t) {
 		t.Run(cc.name, func(t *testing.T) {
 			t.Parallel()
+			if get(cc.effectiveValues(t), "service.nodePort") != nil {
+				// Node ports are cluster-wide: the create test took this one.
+				cc.set = append(slices.Clone(cc.set), fmt.Sprintf("service.nodePort=%d", 30090+i))
+			}
 			ns := c.NewNamespace(t.Context(), t)
 			out := cc.mustRenderChanged(t, ns)
 			for _, w := range dryRunAll(t, c.RestConfig(), ns, out) {
