@@ -44,6 +44,8 @@ type PodConfig struct {
 	DockerApiSelector            string            `split_words:"true" default:"app.kubernetes.io/component=docker-api" desc:"label selector of the docker-api pods, for sticky builds"`
 	BuildTimeout                 time.Duration     `split_words:"true" default:"1h" desc:"longest a build may take, queueing excluded (activeDeadlineSeconds of the pod)"`
 	Repo2dockerExtraArgs         []string          `split_words:"true" desc:"extra repo2docker arguments, comma list"`
+	BuildResources               Resources         `split_words:"true" desc:"resources of build pods as JSON, e.g. {\"requests\":{\"cpu\":\"1\"},\"limits\":{\"memory\":\"4Gi\"}} (upstream KubernetesBuildExecutor.resources); its entries replace the memory and ephemeral-storage settings of the same name"`
+	BuildExtraEnv                EnvVars           `split_words:"true" desc:"extra environment variables of build pods as a JSON object of name to value (upstream KubernetesBuildExecutor.extra_envs)"`
 	// Push adds --push; set when a registry is used.
 	Push bool `ignored:"true"`
 }
@@ -123,14 +125,18 @@ func (c PodConfig) resources() corev1.ResourceRequirements {
 	set(r.Limits, corev1.ResourceEphemeralStorage, c.BuildEphemeralStorageLimit)
 	set(r.Requests, corev1.ResourceMemory, c.BuildMemoryRequest)
 	set(r.Limits, corev1.ResourceMemory, c.BuildMemoryLimit)
-	return r
+	return c.BuildResources.overlay(r)
 }
 
 // pod is the build pod of req. stickyNode, when set, is the preferred node.
 func (c PodConfig) pod(req binderbuild.BuildRequest, stickyNode string) *corev1.Pod {
 	sock, _ := socketPath(c.DockerHost) // validated at start-up
-	var env []corev1.EnvVar
+	// Extra variables first, as upstream; the git credential variables
+	// replace any of the same names (a duplicate would only draw an API
+	// server warning).
+	env := c.BuildExtraEnv.list()
 	for _, e := range gitCredentialEnv(req) {
+		env = slices.DeleteFunc(env, func(v corev1.EnvVar) bool { return v.Name == e.name })
 		env = append(env, corev1.EnvVar{Name: e.name, Value: e.value})
 	}
 	mounts := []corev1.VolumeMount{{Name: "docker-socket", MountPath: "/var/run/docker.sock"}}

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,22 +85,27 @@ func TestCluster(t *testing.T) {
 	t.Run("helm install", func(t *testing.T) {
 		tests := []struct {
 			values string
+			set    []string // the keys to change (TestCorpus)
 			// notes are substrings of NOTES.txt; nil means it has no warnings.
 			notes []string
 		}{
-			{"testdata/values/2i2c.yaml", nil},
-			{"testdata/values/binderhub-service-install-guide.yaml", []string{
+			{"testdata/values/2i2c.yaml", nil, nil},
+			{"testdata/values/binderhub-service-install-guide.yaml", []string{"config.BinderHub.enable_api_only_mode=true"}, []string{
 				"WARNINGS", "Anyone who can reach the service can build images",
-				"enable_api_only_mode is false", "docker-api keeps images in a hostPath",
+				"docker-api keeps images in a hostPath",
 			}},
 		}
 		for _, tc := range tests {
 			t.Run(filepath.Base(tc.values), func(t *testing.T) {
 				t.Parallel()
 				ns := c.NewNamespace(t.Context(), t)
-				out, err := runHelm(t, "install", testRelease, chartDir,
+				args := []string{"install", testRelease, chartDir,
 					"--kubeconfig", c.KubeconfigPath(), "--namespace", ns, "--wait=false",
-					"--values", filepath.Join(chartDir, tc.values))
+					"--values", filepath.Join(chartDir, tc.values)}
+				for _, s := range tc.set {
+					args = append(args, "--set", s)
+				}
+				out, err := runHelm(t, args...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -149,12 +155,61 @@ func TestCluster(t *testing.T) {
 	t.Run("build pods follow docker-api", func(t *testing.T) {
 		testBuildPods(t, c, bin)
 	})
+
+	t.Run("corpus", func(t *testing.T) {
+		testCorpus(t, c, bin)
+	})
+}
+
+// testCorpus renders every deployment of the corpus (changed where it is
+// refused, see TestCorpus), passes each render through a server-side dry
+// run with strict field validation, then creates it and checks that
+// `binderbuild serve`, started with the environment it gives the server,
+// answers /versions.
+func testCorpus(t *testing.T, c *testcluster.Cluster, bin string) {
+	// Allowed warnings per case; any other warning fails.
+	allowed := regexp.MustCompile(`hides previous definition of "(HELM_RELEASE_NAME|JUPYTERHUB_API_URL)"`)
+	for i, cc := range corpusCases(t) {
+		t.Run(cc.name, func(t *testing.T) {
+			t.Parallel()
+			if get(cc.effectiveValues(t), "service.nodePort") != nil {
+				// Node ports are cluster-wide: the create test took this one.
+				cc.set = append(slices.Clone(cc.set), fmt.Sprintf("service.nodePort=%d", 30090+i))
+			}
+			ns := c.NewNamespace(t.Context(), t)
+			out := cc.mustRenderChanged(t, ns)
+			for _, w := range dryRunAll(t, c.RestConfig(), ns, out) {
+				if !allowed.MatchString(w) {
+					t.Errorf("kube-apiserver warning: %s", w)
+				}
+			}
+			// The hub's Secret that 2i2c's values take the hub's API token from.
+			hub := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hub"}, StringData: map[string]string{"hub.services.binder.apiToken": "hub-token"}}
+			if _, err := c.Client().CoreV1().Secrets(ns).Create(t.Context(), hub, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			createAll(t, c.RestConfig(), ns, out)
+			startServer(t.Context(), t, c, bin, ns, "binderhub")
+		})
+	}
 }
 
 // createAll creates every object of a render in namespace ns with strict
 // field validation (unknown or duplicate fields are errors) and returns the
 // server's warnings.
 func createAll(t *testing.T, cfg *rest.Config, ns, manifest string) []string {
+	t.Helper()
+	return create(t, cfg, ns, manifest, metav1.CreateOptions{FieldValidation: "Strict"})
+}
+
+// dryRunAll is createAll as a server-side dry run: validated and admitted,
+// not stored.
+func dryRunAll(t *testing.T, cfg *rest.Config, ns, manifest string) []string {
+	t.Helper()
+	return create(t, cfg, ns, manifest, metav1.CreateOptions{FieldValidation: "Strict", DryRun: []string{metav1.DryRunAll}})
+}
+
+func create(t *testing.T, cfg *rest.Config, ns, manifest string, opts metav1.CreateOptions) []string {
 	t.Helper()
 	w := &warnings{}
 	cfg.WarningHandler = w
@@ -182,7 +237,7 @@ func createAll(t *testing.T, cfg *rest.Config, ns, manifest string) []string {
 			t.Errorf("%s %s: %v", gvk.Kind, u.GetName(), err)
 			continue
 		}
-		if _, err := dyn.Resource(m.Resource).Namespace(ns).Create(t.Context(), u, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
+		if _, err := dyn.Resource(m.Resource).Namespace(ns).Create(t.Context(), u, opts); err != nil {
 			t.Errorf("create %s %s: %v", gvk.Kind, u.GetName(), err)
 		}
 	}
@@ -348,6 +403,9 @@ func startServer(ctx context.Context, t *testing.T, c *testcluster.Cluster, bin,
 			v = dockerConfig
 		case e.Name == "BINDERBUILD_BASE_URL":
 			baseURL = v
+		case e.Name == "JUPYTERHUB_API_URL":
+			// Tests reach loopback only: a closed port stands for the hub.
+			v = "http://127.0.0.1:1/hub/api"
 		}
 		env = append(env, e.Name+"="+v)
 	}

@@ -44,26 +44,34 @@ const (
 // binderbuild/testdata/golden/<name>.yaml.
 type valuesCase struct {
 	name string
-	file string // relative to the chart; "" renders the defaults
+	file string // relative to the chart
+	// set changes the keys the render refuses (TestCorpus checks the
+	// refusals), as --set arguments.
+	set []string
 }
 
 var valuesCases = []valuesCase{
-	{"defaults", ""},
-	{"2i2c", "testdata/values/2i2c.yaml"},
-	{"binderhub-service-ci", "testdata/values/binderhub-service-ci.yaml"},
-	{"binderhub-service-install-guide", "testdata/values/binderhub-service-install-guide.yaml"},
-	{"binderhub-service-lint", "testdata/values/binderhub-service-lint.yaml"},
-	{"everything", "testdata/values/everything.yaml"},
-	{"example-google-artifact-registry", "examples/google-artifact-registry.yaml"},
-	{"example-quay", "examples/quay.yaml"},
+	{"defaults", "testdata/values/no-registry.yaml", nil},
+	{"2i2c", "testdata/values/2i2c.yaml", nil},
+	{"binderhub-service-ci", "testdata/values/binderhub-service-ci.yaml", nil},
+	{"binderhub-service-install-guide", "testdata/values/binderhub-service-install-guide.yaml", []string{"config.BinderHub.enable_api_only_mode=true"}},
+	{"binderhub-service-lint", "testdata/values/binderhub-service-lint.yaml", []string{"image.repository=ghcr.io/binderbuild/binderbuild", "image.tag=", "config.BinderHub.image_prefix=quay.io/dummy/binder-"}},
+	{"everything", "testdata/values/everything.yaml", nil},
+	{"example-google-artifact-registry", "examples/google-artifact-registry.yaml", nil},
+	{"example-quay", "examples/quay.yaml", nil},
 }
 
 func (c valuesCase) args() []string {
-	if c.file == "" {
-		return nil
+	args := []string{"--values", filepath.Join(chartDir, c.file)}
+	for _, s := range c.set {
+		args = append(args, "--set", s)
 	}
-	return []string{"--values", filepath.Join(chartDir, c.file)}
+	return args
 }
+
+// noRegistry are the least values the chart renders with (see the file);
+// later --values override them.
+var noRegistry = []string{"--values", filepath.Join(chartDir, "testdata", "values", "no-registry.yaml")}
 
 // helmPath is the helm built by `make helm-bin`; the test fails without it.
 func helmPath(t testing.TB) string {
@@ -103,10 +111,11 @@ func render(t testing.TB, release, ns string, args ...string) (string, error) {
 	return runHelm(t, append([]string{"template", release, chartDir, "--namespace", ns}, args...)...)
 }
 
-// mustRender renders testRelease in testNS and decodes the objects.
+// mustRender renders testRelease in testNS over noRegistry and decodes the
+// objects.
 func mustRender(t testing.TB, args ...string) objects {
 	t.Helper()
-	out, err := render(t, testRelease, testNS, args...)
+	out, err := render(t, testRelease, testNS, append(slices.Clone(noRegistry), args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +350,7 @@ func TestDockerAPISocket(t *testing.T) {
 			if storage != "" {
 				args = []string{"--set-json", "dockerApi.storage=" + storage}
 			}
-			out, err := render(t, "staging", "hub-ns", args...)
+			out, err := render(t, "staging", "hub-ns", append(slices.Clone(noRegistry), args...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -512,15 +521,15 @@ func TestSettings(t *testing.T) {
 		{"defaults", ``, map[string]string{
 			"BINDERBUILD_LISTEN": ":8585", "BINDERBUILD_BASE_URL": "/", "BINDERBUILD_API_ONLY": "true",
 			"BINDERBUILD_AUTH": "none", "BINDERBUILD_EXECUTOR": "kubernetes", "BINDERBUILD_DOCKER_HOST": socket,
-			"BINDERBUILD_USE_REGISTRY": "", "BINDERBUILD_IMAGE_PREFIX": "", "BINDERBUILD_PUSH_SECRET": "",
+			"BINDERBUILD_USE_REGISTRY": "false", "BINDERBUILD_IMAGE_PREFIX": "", "BINDERBUILD_PUSH_SECRET": "",
 			"BINDERBUILD_BUILD_EPHEMERAL_STORAGE_REQUEST": "", "BINDERBUILD_BUILD_EPHEMERAL_STORAGE_LIMIT": "",
 		}},
 		{"BinderHub", `
 config:
   BinderHub:
-    base_url: /services/binder
+    base_url: services/binder
     port: 8090
-    enable_api_only_mode: false
+    enable_api_only_mode: true
     auth_enabled: true
     use_registry: false
     image_prefix: registry.example.org/binder/r2d-
@@ -529,7 +538,7 @@ config:
     log_level: WARNING
     concurrent_build_limit: 100000
 `, map[string]string{
-			"BINDERBUILD_LISTEN": ":8090", "BINDERBUILD_BASE_URL": "/services/binder/", "BINDERBUILD_API_ONLY": "false",
+			"BINDERBUILD_LISTEN": ":8090", "BINDERBUILD_BASE_URL": "/services/binder/", "BINDERBUILD_API_ONLY": "true",
 			"BINDERBUILD_AUTH": "jupyterhub", "BINDERBUILD_USE_REGISTRY": "false",
 			"BINDERBUILD_IMAGE_PREFIX": "registry.example.org/binder/r2d-", "BINDERBUILD_CORS_ALLOW_ORIGIN": "*",
 			"BINDERBUILD_BAN_NETWORKS": "192.0.2.0/24=test-net-1,203.0.113.0/24=documentation",
@@ -591,6 +600,50 @@ config:
 			"BINDERBUILD_GITLAB_PRIVATE_TOKEN": "<from secret binderhub/gitlab-private-token>",
 			"BINDERBUILD_GITLAB_ACCESS_TOKEN":  "",
 		}},
+		{"providers specs and build pod settings", `
+config:
+  BinderHub:
+    build_token_secret: 00ff
+    build_token_check_origin: false
+    repo_providers: {gh: GitHubRepoProvider, zenodo: ZenodoProvider}
+  GitHubRepoProvider:
+    hostname: github.example.org
+    api_base_path: "https://{hostname}/api/v3"
+    client_id: Iv1.abc
+    client_secret: s3cret
+    allowed_specs: ["^org/.*", "^x{1,2}[,a]"]
+    banned_specs: [^org/bad.*]
+  GitRepoProvider:
+    banned_specs: [^https%3A%2F%2Fevil]
+    high_quota_specs: [^org/big.*]
+    allowed_protocols: [https, git]
+  KubernetesBuildExecutor:
+    resources: {requests: {cpu: 1}, limits: {memory: 4Gi}}
+    extra_envs: {PIP_INDEX_URL: "https://pypi.example.org/simple", RETRIES: 3}
+`, map[string]string{
+			"BINDERBUILD_GITHUB_HOSTNAME": "github.example.org", "BINDERBUILD_GITHUB_API_URL": "https://github.example.org/api/v3",
+			"BINDERBUILD_GITHUB_CLIENT_ID":         "Iv1.abc",
+			"BINDERBUILD_GITHUB_CLIENT_SECRET":     "<from secret binderhub/github-client-secret>",
+			"BINDERBUILD_BUILD_TOKEN_SECRET":       "<from secret binderhub/build-token-secret>",
+			"BINDERBUILD_BUILD_TOKEN_CHECK_ORIGIN": "false",
+			"BINDERBUILD_REPO_PROVIDERS":           "gh,zenodo",
+			"BINDERBUILD_ALLOWED_SPECS":            "^org/.*,^x{1,2}[,a]",
+			// Every class's banned patterns, applied to every provider.
+			"BINDERBUILD_BANNED_SPECS":        "^org/bad.*,^https%3A%2F%2Fevil",
+			"BINDERBUILD_HIGH_QUOTA_SPECS":    "^org/big.*",
+			"BINDERBUILD_GIT_ALLOWED_SCHEMES": "https,git",
+			"BINDERBUILD_BUILD_RESOURCES":     `{"limits":{"memory":"4Gi"},"requests":{"cpu":1}}`,
+			"BINDERBUILD_BUILD_EXTRA_ENV":     `{"PIP_INDEX_URL":"https://pypi.example.org/simple","RETRIES":"3"}`,
+		}},
+		{"GitHub Enterprise hostname only", "config:\n  GitHubRepoProvider:\n    hostname: ghe.example.org\n", map[string]string{
+			// BinderHub's default api_base_path.
+			"BINDERBUILD_GITHUB_HOSTNAME": "ghe.example.org", "BINDERBUILD_GITHUB_API_URL": "https://api.ghe.example.org",
+		}},
+		{"null node selector labels are dropped", `
+nodeSelector: {pool: core, hub.jupyter.org/node-purpose: null}
+dockerApi:
+  nodeSelector: {pool: user, hub.jupyter.org/node-purpose: null}
+`, map[string]string{"BINDERBUILD_BUILD_NODE_SELECTOR": "pool:user"}},
 		{"extraEnv comes last and may override", `
 extraEnv:
   - name: BINDERBUILD_HEARTBEAT_INTERVAL
@@ -659,11 +712,34 @@ extraConfig:
 			[]string{"config.KubernetesBuildExecutor.repo2docker_extra_args", "comma-separated"}},
 		{"gc without image_prefix", "gc:\n  enabled: true\n", nil, []string{"gc.enabled", "config.BinderHub.image_prefix"}},
 		{"ephemeral storage quantity", "buildPods:\n  ephemeralStorage:\n    limit: lots\n", nil, []string{"/buildPods/ephemeralStorage/limit"}},
+		{"launch mode", "config:\n  BinderHub:\n    enable_api_only_mode: false\n", nil, []string{
+			"binderbuild cannot honour these values (see Migrating from binderhub-service in the chart README):\n- config.BinderHub.enable_api_only_mode: launch mode (BinderHub's own UI that launches servers on the hub) is not yet available in binderbuild: set it to true"}},
+		{"BinderHub's image", "image:\n  repository: quay.io/2i2c/binderhub-service\n  tag: 0.1.0\n", nil, []string{
+			"- image.repository: names BinderHub's Python image, which cannot read this chart's settings; remove `image.repository` and `image.tag`"}},
+		{"unknown trait", "config:\n  BinderHub:\n    hub_urll: x\n  MyClass:\n    setting: 1\n", nil, []string{
+			"- config.BinderHub.hub_urll: not a BinderHub setting binderbuild knows; remove it",
+			"- config.MyClass.setting: not a BinderHub setting binderbuild knows"}},
+		{"refused trait with its replacement", "config:\n  KubernetesBuildExecutor:\n    registry_credentials: {a: b}\n  BinderHub:\n    appendix: RUN true\n", nil, []string{
+			"- config.BinderHub.appendix: pass repo2docker's `--appendix=…` in `config.KubernetesBuildExecutor.repo2docker_extra_args`",
+			"- config.KubernetesBuildExecutor.registry_credentials: give push credentials with `buildPodsRegistryCredentials`"}},
+		{"whole class", "config:\n  BuildExecutor:\n    memory_limit: 1G\n", nil, []string{
+			"- config.BuildExecutor: write these traits under `config.KubernetesBuildExecutor`"}},
+		{"known snippet name with other content", "extraConfig:\n  binderhub-service-02-set-docker-api: c.KubernetesBuildExecutor.docker_host = '/x'\n", nil, []string{
+			"- extraConfig.binderhub-service-02-set-docker-api: binderbuild cannot run Python extraConfig snippets"}},
+		{"2i2c's event snippet when on", "custom:\n  sendLogsOfLaunchEventsTo2i2c: true\nextraConfig:\n  01-send-logs-of-launch-events-to-2i2c: |\n" + indent(snippet2i2c(t), "    "), nil, []string{
+			"- custom.sendLogsOfLaunchEventsTo2i2c: binderbuild has no Google Cloud Logging sink for launch events: set it to false and send events with `extraEnv` `BINDERBUILD_EVENTS_SINK=http`"}},
+		{"allowed specs of two classes", "config:\n  GitHubRepoProvider:\n    allowed_specs: [^a/.*]\n  GitLabRepoProvider:\n    allowed_specs: [^b/.*]\n", nil, []string{
+			"config.GitHubRepoProvider.allowed_specs, config.GitLabRepoProvider.allowed_specs: binderbuild applies allowed specs to every provider, so they may be set on one class only; merge them into config.RepoProvider.allowed_specs"}},
+		{"comma in a spec pattern", "config:\n  RepoProvider:\n    banned_specs: [\"^(a,b)/.*\"]\n", nil, []string{
+			`config.RepoProvider.banned_specs: "^(a,b)/.*": write a comma outside {m,n} and [...] as \x2c`}},
+		{"build token secret not hex", "config:\n  BinderHub:\n    build_token_secret: not-hex\n", nil, []string{
+			"config.BinderHub.build_token_secret: want hex-encoded bytes"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := render(t, testRelease, testNS, append([]string{"--values", writeValues(t, tc.values)}, tc.args...)...)
+			args := slices.Concat(noRegistry, []string{"--values", writeValues(t, tc.values)}, tc.args)
+			_, err := render(t, testRelease, testNS, args...)
 			if err == nil {
 				t.Fatal("render succeeded, want an error")
 			}
@@ -673,6 +749,41 @@ extraConfig:
 				}
 			}
 		})
+	}
+}
+
+// TestRegistryNeedsImagePrefix: BinderHub's defaults (use_registry true,
+// no image_prefix) would render a server that cannot start.
+func TestRegistryNeedsImagePrefix(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{nil, {"--set", "config.BinderHub.use_registry=true"}} {
+		_, err := render(t, testRelease, testNS, args...)
+		want := "- config.BinderHub.image_prefix: not set, but config.BinderHub.use_registry is true (BinderHub's default): set image_prefix to where built images are pushed (e.g. quay.io/<org>/binder-), or use_registry: false to build without a registry"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("render %q = %v, want an error containing %q", args, err, want)
+		}
+	}
+}
+
+// snippet2i2c is 2i2c basehub's event snippet, from the stub parent.
+func snippet2i2c(t testing.TB) string {
+	t.Helper()
+	parent := readValues(t, filepath.Join(corpusDir, "parent", "values.yaml"))
+	return get(parent, alias+".extraConfig.01-send-logs-of-launch-events-to-2i2c").(string)
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n"+prefix) + "\n"
+}
+
+// TestKnownSnippetsAccepted: known snippets with their known content, inert
+// under the values given, render.
+func TestKnownSnippetsAccepted(t *testing.T) {
+	t.Parallel()
+	values := "custom:\n  sendLogsOfLaunchEventsTo2i2c: false\nextraConfig:\n  01-send-logs-of-launch-events-to-2i2c: |\n" + indent(snippet2i2c(t), "    ")
+	env := serverEnv(t, mustRender(t, "--values", writeValues(t, values)))
+	if env["BINDERBUILD_EVENTS_SINK"] != "" {
+		t.Errorf("BINDERBUILD_EVENTS_SINK = %q, want unset (the snippet sends nothing)", env["BINDERBUILD_EVENTS_SINK"])
 	}
 }
 
@@ -719,7 +830,7 @@ config:
 		{"credentials need use_registry", creds,
 			`{"credHelpers":{"gcr.io":"gcloud"}}`,
 			`{"auths":{"https://registry.example.org":{"auth":"` + auth("checker", "check-pw") + `"}},"credHelpers":{"gcr.io":"gcloud"}}`},
-		{"use_registry", creds + "  BinderHub: {use_registry: true}\n",
+		{"use_registry", creds + "  BinderHub: {use_registry: true, image_prefix: quay.io/org/binder-}\n",
 			`{"auths":{"https://quay.io":{"auth":"` + auth("robot", "pw") + `"}},"credHelpers":{"gcr.io":"gcloud"}}`,
 			`{"auths":{"https://quay.io":{"auth":"` + auth("robot", "pw") + `"},"https://registry.example.org":{"auth":"` + auth("checker", "check-pw") + `"}},"credHelpers":{"gcr.io":"gcloud"}}`},
 	}

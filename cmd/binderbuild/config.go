@@ -31,6 +31,8 @@ type config struct {
 	GithubApiUrl       string        `split_words:"true" default:"https://api.github.com" desc:"GitHub API base URL (GitHub Enterprise: https://<host>/api/v3)"`
 	GithubHostname     string        `split_words:"true" default:"github.com" desc:"GitHub host of repository URLs"`
 	GithubToken        string        `split_words:"true" desc:"GitHub access token (secret); falls back to GITHUB_ACCESS_TOKEN"`
+	GithubClientId     string        `split_words:"true" desc:"GitHub OAuth app client id; with BINDERBUILD_GITHUB_CLIENT_SECRET and no token, API calls use it for the higher rate limit"`
+	GithubClientSecret string        `split_words:"true" desc:"GitHub OAuth app client secret (secret)"`
 	GitlabUrl          string        `split_words:"true" default:"https://gitlab.com" desc:"GitLab base URL"`
 	GitlabAccessToken  string        `split_words:"true" desc:"GitLab access token (secret); falls back to GITLAB_ACCESS_TOKEN"`
 	GitlabPrivateToken string        `split_words:"true" desc:"GitLab private token (secret); falls back to GITLAB_PRIVATE_TOKEN"`

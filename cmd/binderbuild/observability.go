@@ -18,7 +18,7 @@ import (
 // redactor removes credentials in URLs and the configured secrets from
 // logs and events.
 func (c config) redactor() *events.Redactor {
-	secrets := []string{c.GithubToken, c.GitlabAccessToken, c.GitlabPrivateToken, c.MetricsToken, c.HubAPIToken, c.CanaryToken,
+	secrets := []string{c.GithubToken, c.GithubClientSecret, c.GitlabAccessToken, c.GitlabPrivateToken, c.MetricsToken, c.HubAPIToken, c.CanaryToken,
 		c.ZenodoAccessToken, c.FigshareAccessToken, c.HydroshareAccessToken, c.DataverseApiToken}
 	if len(c.BuildTokenSecret) > 0 {
 		secrets = append(secrets, hex.EncodeToString(c.BuildTokenSecret))

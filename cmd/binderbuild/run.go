@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -89,6 +90,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// credentials.
 	log := slog.New(cfg.redactor().Handler(newLogger(stderr, cfg.LogLevel).Handler()))
 	slog.SetDefault(log)
+	logUnusedSettings(log, cfg, os.Environ())
 
 	// Builds and event streams live on base, which ends before Shutdown so
 	// that open streams do not hold it up.

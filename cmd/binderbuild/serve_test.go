@@ -258,7 +258,7 @@ func TestServeHelpListsSettings(t *testing.T) {
 func TestUseRegistryFalse(t *testing.T) {
 	cfg := config{UseRegistry: false}
 	cfg.ImagePrefix = "registry.example.com/binder/"
-	images, health, err := newImageChecker(cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	images, health, err := newImageChecker(cfg, func(string) string { return "" }, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		return nil, err
 	}
 
-	images, health, err := newImageChecker(cfg, reg, log)
+	images, health, err := newImageChecker(cfg, getenv, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ var exampleSpecs = map[string]string{
 func newProvider(prefix string, cfg config, m *repoproviders.Metrics, log *slog.Logger) repoproviders.Provider {
 	client := &http.Client{Timeout: 30 * time.Second}
 	github := repoproviders.GitHubConfig{Hostname: cfg.GithubHostname, APIBaseURL: cfg.GithubApiUrl, AccessToken: cfg.GithubToken,
-		GitCredentials: cfg.GithubGitCredentials}
+		ClientID: cfg.GithubClientId, ClientSecret: cfg.GithubClientSecret, GitCredentials: cfg.GithubGitCredentials}
 	archives := repoproviders.ArchiveConfig{
 		DOIResolverURL:        cfg.DoiResolverUrl,
 		ZenodoURL:             cfg.ZenodoUrl,
@@ -195,11 +195,12 @@ func checkProviders(prefixes []string) error {
 
 // newImageChecker returns the registry checker and its health check. With
 // no image prefix there is no registry: every image counts as not built.
-func newImageChecker(cfg config, reg prometheus.Registerer, log *slog.Logger) (server.ImageChecker, []server.HealthCheck, error) {
+func newImageChecker(cfg config, getenv func(string) string, reg prometheus.Registerer, log *slog.Logger) (server.ImageChecker, []server.HealthCheck, error) {
 	if cfg.ImagePrefix == "" || !cfg.UseRegistry {
 		return noRegistry{}, nil, nil
 	}
 	checker, err := registry.NewChecker(registry.Config{
+		Keychain:      registry.Keychain(getenv("GOOGLE_APPLICATION_CREDENTIALS") != ""),
 		ImagePrefix:   cfg.ImagePrefix,
 		InsecureHosts: cfg.RegistryInsecureHosts,
 		NegativeTTL:   cfg.RegistryNegativeTTL,

@@ -1,14 +1,15 @@
 {{- /*
   binderbuild.buildPodsDockerConfig is the docker client config.json the
   build pods push with, as binderhub-service builds it: registry credentials
-  from buildPodsRegistryCredentials (only when config.BinderHub.use_registry
-  is true in the values), then buildPodsDockerConfig merged in (the
+  from buildPodsRegistryCredentials (unless config.BinderHub.use_registry is
+  false: BinderHub's default is true, and binderhub-service's "only when
+  set to true" dropped them while the server pushed), then buildPodsDockerConfig merged in (the
   credentials win on conflicts). Pretty-printed JSON.
 */}}
 {{- define "binderbuild.buildPodsDockerConfig" -}}
 {{- $dockerConfig := dict }}
 {{- $bh := include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml }}
-{{- if $bh.use_registry }}
+{{- if ne (toString $bh.use_registry) "false" }}
 {{- $c := .Values.buildPodsRegistryCredentials }}
 {{- $blob := printf "%s:%s" $c.username $c.password | b64enc }}
 {{- $dockerConfig = merge $dockerConfig (dict "auths" (dict $c.server (dict "auth" $blob))) }}

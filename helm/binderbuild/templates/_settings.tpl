@@ -89,7 +89,26 @@
 {{- define "binderbuild.buildNodeSelector" -}}
 {{- $bh := include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml }}
 {{- $kbe := include "binderbuild.section" (list .Values.config "KubernetesBuildExecutor") | fromYaml }}
-{{- coalesce (get $kbe "node_selector") (get $bh "build_node_selector") .Values.dockerApi.nodeSelector dict | toYaml }}
+{{- $selectors := list }}
+{{- range $s := list (get $kbe "node_selector") (get $bh "build_node_selector") .Values.dockerApi.nodeSelector }}
+{{- $selectors = append $selectors (include "binderbuild.withoutNulls" $s | fromYaml) }}
+{{- end }}
+{{- coalesce (index $selectors 0) (index $selectors 1) (index $selectors 2) dict | toYaml }}
+{{- end }}
+
+{{- /*
+  binderbuild.withoutNulls is a map without its null entries (YAML): a null
+  label is Helm's way to delete a parent chart's default, and Helm leaves
+  some in place (user values merged over subchart values).
+*/}}
+{{- define "binderbuild.withoutNulls" -}}
+{{- $out := dict }}
+{{- range $k, $v := . | default dict }}
+{{- if not (kindIs "invalid" $v) }}
+{{- $_ := set $out $k $v }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
 {{- end }}
 
 {{- define "binderbuild.settings" -}}
@@ -149,8 +168,25 @@
 {{- end }}
 
 {{- /* Repository providers */}}
-{{- with get $gh "api_base_url" }}
-{{- $_ := set $env "BINDERBUILD_GITHUB_API_URL" (toString . | trimSuffix "/") }}
+{{- with get $gh "hostname" }}
+{{- $_ := set $env "BINDERBUILD_GITHUB_HOSTNAME" (toString .) }}
+{{- end }}
+{{- /* BinderHub's default api_base_path is https://api.{hostname}. */}}
+{{- with coalesce (get $gh "api_base_path") (get $gh "api_base_url") (and (get $gh "hostname") "https://api.{hostname}") }}
+{{- $api := toString . | replace "{hostname}" (get $gh "hostname" | default "github.com" | toString) }}
+{{- $_ := set $env "BINDERBUILD_GITHUB_API_URL" (trimSuffix "/" $api) }}
+{{- end }}
+{{- with get $gh "client_id" }}
+{{- $_ := set $env "BINDERBUILD_GITHUB_CLIENT_ID" (toString .) }}
+{{- end }}
+{{- with get (include "binderbuild.section" (list $cfg "GitRepoProvider") | fromYaml) "allowed_protocols" }}
+{{- $_ := set $env "BINDERBUILD_GIT_ALLOWED_SCHEMES" (include "binderbuild.commaList" (list "config.GitRepoProvider.allowed_protocols" .)) }}
+{{- end }}
+{{- with get $bh "repo_providers" }}
+{{- $_ := set $env "BINDERBUILD_REPO_PROVIDERS" (include "binderbuild.commaList" (list "config.BinderHub.repo_providers" (keys . | sortAlpha))) }}
+{{- end }}
+{{- range $name, $list := include "binderbuild.specLists" . | fromYaml }}
+{{- $_ := set $env $name $list }}
 {{- end }}
 {{- with get $gl "hostname" }}
 {{- $_ := set $env "BINDERBUILD_GITLAB_URL" (printf "https://%s" .) }}
@@ -178,6 +214,16 @@
 {{- $_ := set $env $name (include "binderbuild.quantity" (list (printf "config.BinderHub.%s" (index $keys 1)) (get $bh (index $keys 1)))) }}
 {{- end }}
 {{- end }}
+{{- with get $kbe "resources" }}
+{{- $_ := set $env "BINDERBUILD_BUILD_RESOURCES" (toJson .) }}
+{{- end }}
+{{- with get $kbe "extra_envs" }}
+{{- $vars := dict }}
+{{- range $k, $v := . }}
+{{- $_ := set $vars $k (toString $v) }}
+{{- end }}
+{{- $_ := set $env "BINDERBUILD_BUILD_EXTRA_ENV" (toJson $vars) }}
+{{- end }}
 {{- with .Values.buildPods.ephemeralStorage.request }}
 {{- $_ := set $env "BINDERBUILD_BUILD_EPHEMERAL_STORAGE_REQUEST" (toString .) }}
 {{- end }}
@@ -195,6 +241,9 @@
 {{- $_ := set $env "BINDERBUILD_STICKY_BUILDS" (toString (get $section "sticky_builds")) }}
 {{- end }}
 {{- end }}
+{{- if kindIs "bool" (get $bh "build_token_check_origin") }}
+{{- $_ := set $env "BINDERBUILD_BUILD_TOKEN_CHECK_ORIGIN" (toString (get $bh "build_token_check_origin")) }}
+{{- end }}
 {{- with get $bh "concurrent_build_limit" }}
 {{- $_ := set $env "BINDERBUILD_CONCURRENT_BUILD_LIMIT" (toString (int64 .)) }}
 {{- end }}
@@ -207,50 +256,59 @@
 {{- end }}
 
 {{- /*
-  binderbuild.supportedConfig lists the config.<Class>.<trait> keys the chart
-  translates (or that need no translation). Others are listed by NOTES.txt.
-*/}}
-{{- define "binderbuild.supportedConfig" -}}
-BinderHub: [base_url, port, enable_api_only_mode, auth_enabled, use_registry, image_prefix, cors_allow_origin, ban_networks, debug, log_level, concurrent_build_limit, sticky_builds, build_image, build_docker_host, build_namespace, build_node_selector, build_memory_request, build_memory_limit, build_max_age, push_secret]
-KubernetesBuildExecutor: [node_selector, build_image, docker_host, push_secret, namespace, image_pull_secrets, repo2docker_extra_args, memory_request, memory_limit, sticky_builds]
-KubernetesCleaner: [max_age]
-DockerRegistry: [url, username, password, token_url]
-RateLimiter: [limit, period_seconds]
-GitHubRepoProvider: [access_token, api_base_url]
-GitLabRepoProvider: [hostname, access_token, private_token]
-{{- end }}
-
-{{- /* binderbuild.ignoredConfig lists the set config keys without effect (YAML list). */}}
-{{- define "binderbuild.ignoredConfig" -}}
-{{- $supported := include "binderbuild.supportedConfig" . | fromYaml }}
-{{- $ignored := list }}
-{{- range $section, $traits := .Values.config | default dict }}
-{{- if not (hasKey $supported $section) }}
-{{- if $traits }}
-{{- $ignored = append $ignored (printf "config.%s" $section) }}
-{{- end }}
-{{- else }}
-{{- range $trait, $value := $traits | default dict }}
-{{- if and (not (has $trait (get $supported $section))) (not (kindIs "invalid" $value)) }}
-{{- $ignored = append $ignored (printf "config.%s.%s" $section $trait) }}
-{{- end }}
-{{- end }}
-{{- end }}
-{{- end }}
-{{- toYaml $ignored }}
-{{- end }}
-
-{{- /*
-  binderbuild.validate fails the render for values binderbuild cannot honour.
-  The schema already refuses them; this catches --skip-schema-validation.
+  binderbuild.validate fails the render for values binderbuild cannot honour,
+  listing every refusal (binderbuild.refusals, from keys.yaml) at once. The
+  schema refuses unknown Python snippets too; this also catches
+  --skip-schema-validation.
 */}}
 {{- define "binderbuild.validate" -}}
-{{- range $key, $snippet := .Values.extraConfig | default dict }}
-{{- if and $snippet (not (has $key (list "binderhub-service-01-build-pods-docker-config" "binderhub-service-02-set-docker-api"))) }}
-{{- fail (printf "\n\nextraConfig.%s: binderbuild cannot run Python extraConfig snippets. Express this one with config.<Class>.<trait> or extraEnv (BINDERBUILD_* variables) instead; see Migrating from binderhub-service in the chart README." $key) }}
+{{- $refusals := include "binderbuild.refusals" . | fromYamlArray }}
+{{- $bh := include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml }}
+{{- $prefix := include "binderbuild.keyPrefix" . }}
+{{- if and (ne (toString $bh.use_registry) "false") (not $bh.image_prefix) }}
+{{- $refusals = append $refusals (printf "%sconfig.BinderHub.image_prefix: not set, but config.BinderHub.use_registry is true (BinderHub's default): set image_prefix to where built images are pushed (e.g. quay.io/<org>/binder-), or use_registry: false to build without a registry" $prefix) }}
 {{- end }}
+{{- with $refusals }}
+{{- fail (printf "\n\nbinderbuild cannot honour these values (see Migrating from binderhub-service in the chart README):\n- %s" (join "\n- " .)) }}
 {{- end }}
 {{- if and .Values.gc.enabled (not (include "binderbuild.settings" . | fromYaml).BINDERBUILD_IMAGE_PREFIX) }}
 {{- fail "\n\ngc.enabled: registry garbage collection needs config.BinderHub.image_prefix (the images it may delete)" }}
 {{- end }}
+{{- end }}
+
+{{- /*
+  binderbuild.specLists translates allowed_specs, banned_specs and
+  high_quota_specs of RepoProvider and its subclasses into the server's
+  comma lists of patterns, which apply to every provider's specs. Allowed
+  specs may come from one class only: joined, two classes would allow each
+  other's specs. A comma in a pattern is refused unless the server can tell
+  it belongs to the pattern ({m,n} or [...]).
+*/}}
+{{- define "binderbuild.specLists" -}}
+{{- $prefix := include "binderbuild.keyPrefix" . }}
+{{- $lists := dict "allowed_specs" "BINDERBUILD_ALLOWED_SPECS" "banned_specs" "BINDERBUILD_BANNED_SPECS" "high_quota_specs" "BINDERBUILD_HIGH_QUOTA_SPECS" }}
+{{- $classes := list "RepoProvider" "GitHubRepoProvider" "GitLabRepoProvider" "GitRepoProvider" "GistRepoProvider" "ZenodoProvider" "FigshareProvider" "HydroshareProvider" "DataverseProvider" "CKANProvider" }}
+{{- $env := dict }}
+{{- range $trait, $name := $lists }}
+{{- $patterns := list }}
+{{- $from := list }}
+{{- range $class := $classes }}
+{{- with get (include "binderbuild.section" (list $.Values.config $class) | fromYaml) $trait }}
+{{- $from = append $from (printf "%sconfig.%s.%s" $prefix $class $trait) }}
+{{- range $p := . }}
+{{- if contains "," (regexReplaceAll "\\[[^\\]]*\\]|\\{[0-9]*,[0-9]*\\}" (toString $p) "") }}
+{{- fail (printf "\n\n%s: %q: write a comma outside {m,n} and [...] as \\x2c (binderbuild reads these patterns comma-separated)" (last $from) (toString $p)) }}
+{{- end }}
+{{- $patterns = append $patterns (toString $p) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (eq $trait "allowed_specs") (gt (len $from) 1) }}
+{{- fail (printf "\n\n%s: binderbuild applies allowed specs to every provider, so they may be set on one class only; merge them into %sconfig.RepoProvider.allowed_specs" (join ", " $from) $prefix) }}
+{{- end }}
+{{- with $patterns }}
+{{- $_ := set $env $name (join "," .) }}
+{{- end }}
+{{- end }}
+{{- toYaml $env }}
 {{- end }}
