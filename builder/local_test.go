@@ -362,7 +362,7 @@ func TestLocalUnreadableLog(t *testing.T) {
 	_, err := f.engine.Client.ContainerCreate(t.Context(), dockerclient.ContainerCreateOptions{
 		Name: req.Name,
 		Config: &container.Config{Image: f.image, Cmd: []string{"jupyter-repo2docker", "--ref=" + req.Ref, "--image=" + req.Image, req.RepoURL},
-			Labels: map[string]string{"component": "binderhub-build", "name": req.Name, "binder-repo": req.RepoURL}},
+			Labels: map[string]string{"component": "binderhub-build", "name": req.Name, "binder-repo": req.RepoURL, "binderbuild.org/image": req.Image}},
 		HostConfig: &container.HostConfig{NetworkMode: "host", LogConfig: container.LogConfig{Type: "none"}},
 	})
 	if err != nil {
@@ -593,4 +593,32 @@ type localLogWriter struct{ t *testing.T }
 func (w localLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// Two images whose build names collide build separately and at once: the
+// container of the second takes the name derived from its image, and each
+// build pushes its own image.
+func TestLocalBuildNameCollision(t *testing.T) {
+	f := newLocalFixture(t)
+	l, _ := f.start(t, f.config())
+	a := f.request(t, "clash-a", localScratchRepo(map[string]string{".fake-r2d/hold": f.holds.url("clash-a")}))
+	b := f.request(t, "clash-b", localScratchRepo(map[string]string{".fake-r2d/hold": f.holds.url("clash-b")}))
+	b.Name = a.Name // as two slugs whose names hash alike
+	done := make(chan error, 2)
+	for hold, req := range map[string]binderbuild.BuildRequest{"clash-a": a, "clash-b": b} {
+		go func() {
+			_, err := localRun(t, l, req)
+			done <- err
+		}()
+		f.holds.waitArrived(t, hold) // both run at once
+	}
+	f.holds.release("clash-a")
+	f.holds.release("clash-b")
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("build: %v", err)
+		}
+	}
+	f.checkPushed(t, a.Image)
+	f.checkPushed(t, b.Image)
 }

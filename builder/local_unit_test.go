@@ -125,7 +125,8 @@ func TestLocalContainerSpec(t *testing.T) {
 	if !reflect.DeepEqual([]string(got.Config.Cmd), wantArgs) {
 		t.Errorf("Cmd = %q, want %q", got.Config.Cmd, wantArgs)
 	}
-	if want := map[string]string{"name": "build-x", "component": "binderhub-build", "binder-repo": "https://github.com/o/r"}; !reflect.DeepEqual(got.Config.Labels, want) {
+	if want := map[string]string{"name": "build-x", "component": "binderhub-build", "binder-repo": "https://github.com/o/r",
+		"binderbuild.org/image": "127.0.0.1:5000/binderbuild/o-r:abc"}; !reflect.DeepEqual(got.Config.Labels, want) {
 		t.Errorf("Labels = %v, want %v", got.Config.Labels, want)
 	}
 	if want := []string{"GIT_CREDENTIAL_ENV=password=s", "GIT_CONFIG_COUNT=2",
