@@ -547,6 +547,7 @@ config:
 		{"build pods", `
 buildPods:
   ephemeralStorage: {request: 2Gi, limit: 10Gi}
+  perClientLimit: 5
 config:
   KubernetesBuildExecutor:
     build_image: quay.io/jupyterhub/repo2docker:2025.12.1
@@ -570,6 +571,7 @@ config:
 			"BINDERBUILD_BUILD_MEMORY_LIMIT": "2Gi", "BINDERBUILD_BUILD_MEMORY_REQUEST": "1073741824",
 			"BINDERBUILD_BUILD_IMAGE_PULL_SECRETS": "a,b", "BINDERBUILD_REPO2DOCKER_EXTRA_ARGS": "--subdir=binder",
 			"BINDERBUILD_STICKY_BUILDS": "false", "BINDERBUILD_BUILD_MAX_AGE": "0s",
+			"BINDERBUILD_PER_CLIENT_BUILD_LIMIT": "5",
 		}},
 		{"deprecated BinderHub build settings", `
 config:
@@ -589,16 +591,18 @@ config:
 config:
   DockerRegistry: {url: "http://localhost:5000"}
   RateLimiter: {limit: 10, period_seconds: 3600}
-  GitHubRepoProvider: {access_token: ghp_secret, api_base_url: "https://ghe.example.org/api/v3/"}
-  GitLabRepoProvider: {hostname: gitlab.example.org, private_token: glpat-secret}
+  GitHubRepoProvider: {access_token: ghp_secret, api_base_url: "https://ghe.example.org/api/v3/", git_credentials: "username=bot\npassword=ghp_git"}
+  GitLabRepoProvider: {hostname: gitlab.example.org, private_token: glpat-secret, git_credentials: "username=binderhub\npassword=glpat-git"}
 `, map[string]string{
 			"BINDERBUILD_REGISTRY_INSECURE_HOSTS": "localhost:5000",
 			"BINDERBUILD_RATE_LIMIT":              "10", "BINDERBUILD_RATE_LIMIT_PERIOD": "3600s",
 			"BINDERBUILD_GITHUB_API_URL": "https://ghe.example.org/api/v3", "BINDERBUILD_GITLAB_URL": "https://gitlab.example.org",
 			// Tokens come from the Secret, never as literal values.
-			"BINDERBUILD_GITHUB_TOKEN":         "<from secret binderhub/github-access-token>",
-			"BINDERBUILD_GITLAB_PRIVATE_TOKEN": "<from secret binderhub/gitlab-private-token>",
-			"BINDERBUILD_GITLAB_ACCESS_TOKEN":  "",
+			"BINDERBUILD_GITHUB_TOKEN":           "<from secret binderhub/github-access-token>",
+			"BINDERBUILD_GITLAB_PRIVATE_TOKEN":   "<from secret binderhub/gitlab-private-token>",
+			"BINDERBUILD_GITHUB_GIT_CREDENTIALS": "<from secret binderhub/github-git-credentials>",
+			"BINDERBUILD_GITLAB_GIT_CREDENTIALS": "<from secret binderhub/gitlab-git-credentials>",
+			"BINDERBUILD_GITLAB_ACCESS_TOKEN":    "",
 		}},
 		{"providers specs and build pod settings", `
 config:
@@ -896,7 +900,12 @@ func TestNetworkPolicies(t *testing.T) {
 				}
 			}
 		}
-		for _, cidr := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.169.254/32"} {
+		// The IPv4 ranges the service refuses to reach on a user's behalf
+		// (repoproviders/netguard.go), but the rest of 169.254.0.0/16 (kept
+		// open for node-local DNS caches).
+		for _, cidr := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.169.254/32",
+			"0.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15",
+			"198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4"} {
 			if !slices.Contains(except, cidr) {
 				t.Errorf("%s: egress to 0.0.0.0/0 excepts %v, want %s among them", name, except, cidr)
 			}

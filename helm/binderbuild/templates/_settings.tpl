@@ -230,6 +230,9 @@
 {{- with .Values.buildPods.ephemeralStorage.limit }}
 {{- $_ := set $env "BINDERBUILD_BUILD_EPHEMERAL_STORAGE_LIMIT" (toString .) }}
 {{- end }}
+{{- if not (kindIs "invalid" .Values.buildPods.perClientLimit) }}
+{{- $_ := set $env "BINDERBUILD_PER_CLIENT_BUILD_LIMIT" (toString .Values.buildPods.perClientLimit) }}
+{{- end }}
 {{- with get $kbe "image_pull_secrets" }}
 {{- $_ := set $env "BINDERBUILD_BUILD_IMAGE_PULL_SECRETS" (include "binderbuild.commaList" (list "config.KubernetesBuildExecutor.image_pull_secrets" .)) }}
 {{- end }}
