@@ -426,7 +426,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec
 		return "", err
 	}
 	client = s.clientKey(r, user)
-	if tok := r.URL.Query().Get("build_token"); tok != "" {
+	if tok := queryValue(r, "build_token"); tok != "" {
 		if err := verifyBuildToken(s.cfg.BuildTokenSecret, tok, provider+"/"+rawSpec, requestOrigin(r),
 			s.cfg.BuildTokenCheckOrigin, s.now()); err != nil {
 			return "", userError(http.StatusForbidden, "Invalid build token")

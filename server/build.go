@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -51,7 +52,7 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, expected(err.Error()))
 		return
 	}
-	li.provider, li.spec, li.buildToken = repo.ProviderName, repo.Spec, r.URL.Query().Get("build_token") != ""
+	li.provider, li.spec, li.buildToken = repo.ProviderName, repo.Spec, queryValue(r, "build_token") != ""
 	if err := s.checkSpec(r, spec); err != nil {
 		s.fail(st, r, err)
 		return
@@ -129,7 +130,9 @@ func (s *Server) rawSpec(r *http.Request, provider string) string {
 // too.
 func acceptsEventStream(values []string) bool {
 	for _, v := range values {
-		for _, rng := range strings.Split(v, ",") {
+		for v != "" {
+			var rng string
+			rng, v, _ = strings.Cut(v, ",")
 			mt, _, _ := strings.Cut(rng, ";")
 			if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
 				return true
@@ -139,11 +142,40 @@ func acceptsEventStream(values []string) bool {
 	return false
 }
 
+// queryValue is r.URL.Query().Get(name) without parsing the whole query
+// into a map: the warm path asks for one or two values.
+func queryValue(r *http.Request, name string) string {
+	for q := r.URL.RawQuery; q != ""; {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		if kv == "" || strings.Contains(kv, ";") {
+			continue // as url.ParseQuery skips them
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		if k, err := unescapeQuery(k); err != nil || k != name {
+			continue
+		}
+		if v, err := unescapeQuery(v); err == nil {
+			return v
+		}
+	}
+	return ""
+}
+
+// unescapeQuery is url.QueryUnescape, which allocates only when there is
+// something to unescape.
+func unescapeQuery(s string) (string, error) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
+}
+
 // checkBuildOnly enforces upstream's build_only rules. Without a Launcher,
 // a launch request is refused with a clear message instead of building an
 // image nobody will launch.
 func (s *Server) checkBuildOnly(r *http.Request) error {
-	launch := !strings.EqualFold(r.URL.Query().Get("build_only"), "true")
+	launch := !strings.EqualFold(queryValue(r, "build_only"), "true")
 	if launch && s.deps.Launcher != nil {
 		return nil
 	}
@@ -159,11 +191,11 @@ func (s *Server) checkBuildOnly(r *http.Request) error {
 // resolve resolves the ref, retrying GitHub master/main links with HEAD as
 // upstream does.
 func (s *Server) resolve(ctx context.Context, st *stream, p Provider, repo binderbuild.Repo) (binderbuild.Resolved, error) {
-	key := repo.Provider + ":" + repo.Spec
 	res, err := p.Resolve(ctx, repo)
 	if err == nil {
 		return res, nil
 	}
+	key := repo.Provider + ":" + repo.Spec
 	if !errors.Is(err, binderbuild.ErrRefNotFound) {
 		return res, resolveError(key, err)
 	}

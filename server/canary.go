@@ -47,7 +47,7 @@ func (s *Server) handleCanary(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, userError(http.StatusForbidden, "Forbidden"))
 		return
 	}
-	buildImage := r.URL.Query().Get("build_image")
+	buildImage := queryValue(r, "build_image")
 	if buildImage == "" || len(buildImage) > maxImageLen || strings.ContainsFunc(buildImage, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
 		s.fail(st, r, userError(http.StatusBadRequest, "build_image must name an image, e.g. quay.io/jupyterhub/repo2docker:2024.07.0"))
 		return

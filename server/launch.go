@@ -48,7 +48,7 @@ type launchReq struct {
 // launchRequest returns the launch of a /build request, nil when it only
 // builds (build_only=true, or no Launcher).
 func (s *Server) launchRequest(r *http.Request, li *launchInfo, res binderbuild.Resolved, image string) (*launchReq, error) {
-	if s.deps.Launcher == nil || strings.EqualFold(r.URL.Query().Get("build_only"), "true") {
+	if s.deps.Launcher == nil || strings.EqualFold(queryValue(r, "build_only"), "true") {
 		return nil, nil
 	}
 	var user string

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 )
 
 // ServeHTTP routes a request.
@@ -13,7 +12,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) router() chi.Router {
 	r := chi.NewRouter()
 	// One log line per request, with its id (logging.go).
-	r.Use(middleware.RequestID, s.logRequests)
+	r.Use(s.logRequests)
 	r.Route(s.cfg.BaseURL, func(r chi.Router) {
 		// CORS, the preflight and ban_networks (access.go).
 		r.Use(s.access)

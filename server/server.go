@@ -118,6 +118,8 @@ type Server struct {
 	limiter *RateLimiter
 	ctx     context.Context // the server's lifetime, for fan-outs
 
+	requestIDs *requestIDs // ids of requests without an X-Request-Id
+
 	fanoutMu sync.Mutex
 	fanouts  map[*events.Log]*fanout // running fan-outs of parked clients, by build
 	// parkedClients counts the connections the fan-outs hold.
@@ -139,14 +141,15 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:       cfg,
-		deps:      deps,
-		providers: make(map[string]Provider, len(deps.Providers)),
-		log:       slog.New(deps.Redactor.Handler(deps.Log.Handler())), // no credentials in logs
-		beat:      newHeartbeat(ctx, cfg.HeartbeatInterval),
-		health:    newHealthCache(deps.Health, cfg.HealthCacheTTL, deps.Redactor.String),
-		ctx:       ctx,
-		fanouts:   make(map[*events.Log]*fanout),
+		cfg:        cfg,
+		deps:       deps,
+		providers:  make(map[string]Provider, len(deps.Providers)),
+		log:        slog.New(deps.Redactor.Handler(deps.Log.Handler())), // no credentials in logs
+		beat:       newHeartbeat(ctx, cfg.HeartbeatInterval),
+		health:     newHealthCache(deps.Health, cfg.HealthCacheTTL, deps.Redactor.String),
+		ctx:        ctx,
+		fanouts:    make(map[*events.Log]*fanout),
+		requestIDs: newRequestIDs(),
 	}
 	for _, p := range deps.Providers {
 		s.providers[p.Prefix()] = p
