@@ -55,25 +55,25 @@ func (e *Emitter) Emit(rec Record) {
 	e.sink.Send(line)
 }
 
-// encode returns rec's line, or why it does not match its schema.
+// encode returns rec's line, or why it does not match its schema. The
+// reserved fields come first, in one buffer with the record's.
 func (e *Emitter) encode(rec Record) ([]byte, error) {
-	var fields object
-	rec.fields(&fields, e.redact.String)
-	payload := fields.bytes()
 	name, version := rec.Schema()
+	var o object
+	o.b.Grow(512)
+	o.key("timestamp")
+	var ts [len(TimestampFormat) + 8]byte
+	o.b.WriteByte('"')
+	o.b.Write(e.now().UTC().AppendFormat(ts[:0], TimestampFormat)) // digits only: nothing to escape
+	o.b.WriteByte('"')
+	o.str("schema", name)
+	o.integer("version", version)
+	rec.fields(&o, e.redact.String)
+	line := o.bytes()
 	if e.schemas != nil {
-		if err := e.schemas.Validate(name, version, payload); err != nil {
+		if err := e.schemas.ValidateLine(line); err != nil {
 			return nil, err
 		}
-	}
-	var head object
-	head.str("timestamp", e.now().UTC().Format(TimestampFormat))
-	head.str("schema", name)
-	head.integer("version", version)
-	line := head.bytes()
-	if len(payload) > 2 {
-		line = append(line[:len(line)-1], ", "...)
-		line = append(line, payload[1:]...)
 	}
 	return line, nil
 }

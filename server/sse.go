@@ -10,6 +10,13 @@ import (
 )
 
 var (
+	allowCacheControl = []string{"cache-control"}
+	eventStream       = []string{"text/event-stream"}
+	noCache           = []string{"no-cache"}
+	no                = []string{"no"}
+)
+
+var (
 	dataPrefix     = []byte("data: ")
 	eventEnd       = []byte("\n\n")
 	heartbeatBytes = []byte(":heartbeat\n\n")
@@ -26,11 +33,12 @@ type stream struct {
 // startStream sets the event-stream headers. The status is always 200, even
 // for errors, so that EventSource clients show the failed event.
 func startStream(w http.ResponseWriter) *stream {
+	// Shared, never modified value slices: setting them allocates nothing.
 	h := w.Header()
-	h.Set("Access-Control-Allow-Headers", "cache-control")
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
+	h["Access-Control-Allow-Headers"] = allowCacheControl
+	h["Content-Type"] = eventStream
+	h["Cache-Control"] = noCache
+	h["X-Accel-Buffering"] = no // nginx would otherwise buffer the stream
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a server-wide write timeout would cut long builds
 	return &stream{w: w, rc: rc}
