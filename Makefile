@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-deps browser-deps docker-deps lint unit fuzz bench image clean
+.PHONY: all build run test test-deps browser-deps docker-deps lint unit fuzz bench bench-deps image clean
 
 all: build
 
@@ -49,9 +49,14 @@ unit:
 fuzz:
 	tools/fuzz.sh $(FUZZTIME)
 
-## bench: the performance figures reported in the issues.
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+## bench: the performance figures reported in the issues (the warm-path
+## throughput with wrk against bin/binderbuild).
+bench: bench-deps build
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./...
+
+## bench-deps: wrk, the external load generator of make bench.
+bench-deps:
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
 image:
 	docker build -t binderbuild:dev .
