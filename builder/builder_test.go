@@ -116,8 +116,7 @@ func waitDone(t *testing.T, log *events.Log) {
 // A build still queued when its last client leaves is dropped: it never
 // starts, and its log ends with the reason.
 func TestSharedDropsUnfollowedQueuedBuild(t *testing.T) {
-	var mu sync.Mutex
-	var started []string
+	began := make(chan string, 2)
 	hold := make(chan struct{})
 	q := newSlotQueue(1, 0, func() []slot { return nil })
 	exec := funcExec(func(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) error {
@@ -125,9 +124,7 @@ func TestSharedDropsUnfollowedQueuedBuild(t *testing.T) {
 			return err
 		}
 		defer q.done(req.Name)
-		mu.Lock()
-		started = append(started, req.Image)
-		mu.Unlock()
+		began <- req.Image
 		select {
 		case <-hold:
 			return nil
@@ -137,11 +134,18 @@ func TestSharedDropsUnfollowedQueuedBuild(t *testing.T) {
 	})
 	s := NewShared(t.Context(), exec, 0)
 	first, _ := s.Build(t.Context(), binderbuild.BuildRequest{Name: "build-a", Image: "r/a:1"})
+	if img := <-began; img != "r/a:1" { // holds the only slot from now on
+		t.Fatalf("%s began, want r/a:1", img)
+	}
 	client, leave := context.WithCancel(t.Context())
 	second, _ := s.Build(client, binderbuild.BuildRequest{Name: "build-b", Image: "r/b:1"})
 	for second.Len() < 2 { // waiting, then its place in the queue
 		_, _, _, changed := second.Read(second.Len())
-		<-changed
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the second build was not queued")
+		}
 	}
 	leave()
 	waitDone(t, second)
@@ -152,7 +156,9 @@ func TestSharedDropsUnfollowedQueuedBuild(t *testing.T) {
 	if _, err := second.Result(); !errors.As(err, &f) || f.Cause != events.CauseCancelled {
 		t.Errorf("queued build without clients ended with %v, want cancelled", err)
 	}
-	if len(started) != 1 || started[0] != "r/a:1" {
-		t.Errorf("builds started: %v, want only r/a:1", started)
+	select {
+	case img := <-began:
+		t.Errorf("%s began although its only client had left while it was queued", img)
+	default:
 	}
 }

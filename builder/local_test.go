@@ -615,8 +615,13 @@ func TestLocalBuildNameCollision(t *testing.T) {
 	f.holds.release("clash-a")
 	f.holds.release("clash-b")
 	for range 2 {
-		if err := <-done; err != nil {
-			t.Errorf("build: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("build: %v", err)
+			}
+		case <-time.After(5 * time.Minute):
+			t.Fatal("the builds did not end")
 		}
 	}
 	f.checkPushed(t, a.Image)
