@@ -213,6 +213,7 @@ func TestJupyterHub(t *testing.T) {
 	env["BINDERBUILD_LISTEN"] = "127.0.0.1:" + strconv.Itoa(svcPort)
 	env["BINDERBUILD_BASE_URL"] = "/services/binder"
 	env["BINDERBUILD_AUTH"] = "jupyterhub"
+	env["BINDERBUILD_METRICS_TOKEN"] = metricsToken
 	env["BINDERBUILD_TRUSTED_PROXIES"] = "127.0.0.1/32"
 	// What the hub gives its services; JUPYTERHUB_SERVICE_NAME makes
 	// access:services!service=binder the required scope, as HubAuth does.
@@ -266,6 +267,15 @@ func TestJupyterHub(t *testing.T) {
 		if checks["JupyterHub API"] != true {
 			t.Errorf("checks = %v, want JupyterHub API ok", checks)
 		}
+		// Without the metrics token, with authentication on: ok only.
+		resp, err := http.Get(h.URL + "/services/binder/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != `{"ok":true}` {
+			t.Errorf("/health without the metrics token = %d %s, want 200 {\"ok\":true}", resp.StatusCode, b)
+		}
 	})
 
 	t.Run("hub down", func(t *testing.T) {
@@ -287,9 +297,18 @@ func TestJupyterHub(t *testing.T) {
 
 // health returns /health's checks by service name (value: ok). want 0
 // accepts any status.
+// metricsToken lets the tests see /health's details.
+const metricsToken = "metrics-token-e2e"
+
+// health returns /health's checks, seen with the metrics token.
 func health(t *testing.T, url string, want int) map[string]any {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

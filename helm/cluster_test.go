@@ -409,6 +409,9 @@ func startServer(ctx context.Context, t *testing.T, c *testcluster.Cluster, bin,
 		}
 		env = append(env, e.Name+"="+v)
 	}
+	// The git specs of these tests name github.com: allowed, so its address
+	// is never looked up (tests send traffic to loopback only).
+	env = append(env, "BINDERBUILD_GIT_ALLOWED_HOSTS=github.com")
 	var output bytes.Buffer
 	srv := exec.Command(bin, "serve")
 	srv.Env = env

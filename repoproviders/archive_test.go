@@ -207,7 +207,7 @@ func TestCKAN(t *testing.T) {
 
 func TestGist(t *testing.T) {
 	a := newFakeArchives(t)
-	g := NewGist(GistConfig{GitHub: GitHubConfig{APIBaseURL: a.github.URL, AccessToken: "gh-secret"}}, nil, nil)
+	g := NewGist(GistConfig{GitHub: GitHubConfig{APIBaseURL: a.github.URL, AccessToken: "gh-secret", GitCredentials: "username=gh-git\npassword=x-oauth-basic"}}, nil, nil)
 	base := "https://gist.github.com/mariusvniekerk/" + gistID
 	ok := func(spec, ref string) resolveCase {
 		return resolveCase{spec: spec, url: base + ".git", ref: ref, resolvedSpec: "mariusvniekerk/" + gistID + "/" + ref,
@@ -236,8 +236,9 @@ func TestGist(t *testing.T) {
 	if repo.GitCredentials != "" {
 		t.Errorf("GitCredentials without a token = %q", repo.GitCredentials)
 	}
+	// Builds get the configured git credentials, never the API token.
 	withToken, _ := g.Parse("mariusvniekerk/" + gistID)
-	if want := `username=gh-secret\npassword=x-oauth-basic`; withToken.GitCredentials != want {
+	if want := "username=gh-git\npassword=x-oauth-basic"; withToken.GitCredentials != want {
 		t.Errorf("GitCredentials = %q, want %q", withToken.GitCredentials, want)
 	}
 }
