@@ -7,7 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
+
+	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
 // hubError is an answer of the Hub API with an error status. body is
@@ -54,7 +55,7 @@ func (l *Launcher) request(ctx context.Context, method, path string, body []byte
 		if i == l.cfg.Retries {
 			break
 		}
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := wait.Sleep(ctx, delay); serr != nil {
 			return nil, err
 		}
 		delay *= 2
@@ -102,17 +103,6 @@ func (l *Launcher) call(ctx context.Context, method, path string, body []byte, l
 		return nil, fmt.Errorf("hub API %s %s: answer larger than %d bytes", method, path, limit)
 	}
 	return b, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // quote escapes a path segment as Python's quote(s, safe="@~") does, the

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
 // Config holds the launcher's settings. The tags document the environment
@@ -249,7 +250,7 @@ func (l *Launcher) deleteUser(ctx context.Context, user string) {
 			}
 			// Active or pending: stop the server, then try again.
 			_, _ = l.once(ctx, http.MethodDelete, "users/"+esc+"/server")
-			if sleep(ctx, time.Second) != nil {
+			if wait.Sleep(ctx, time.Second) != nil {
 				l.log.ErrorContext(ctx, "temporary user not deleted", "user", user, "status", status, "error", err)
 				return
 			}

@@ -24,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
 // ErrUnauthorized means the registry refused the checker's credentials
@@ -301,7 +303,7 @@ func (c *Checker) check(ctx context.Context, image string, attempts int) (bool, 
 	var last error
 	for attempt := 1; attempt <= attempts; attempt++ {
 		if attempt > 1 {
-			if err := sleep(ctx, c.backoff<<(attempt-2)); err != nil {
+			if err := wait.Sleep(ctx, c.backoff<<(attempt-2)); err != nil {
 				break
 			}
 		}
@@ -390,16 +392,4 @@ func Transient(err error) bool {
 	return terr.StatusCode == http.StatusRequestTimeout ||
 		terr.StatusCode == http.StatusTooManyRequests ||
 		terr.StatusCode >= 500
-}
-
-// sleep waits for d or until ctx ends, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

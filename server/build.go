@@ -7,12 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/events"
+	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
 // handleBuild serves GET {base}build/{provider}/{spec}: resolve the ref,
@@ -216,24 +216,13 @@ func (s *Server) resolve(ctx context.Context, st *stream, p Provider, repo binde
 		s.log.WarnContext(ctx, "resolve HEAD fallback", "spec", key, "error", err)
 	}
 	_ = st.send(events.Message("waiting", msg+"\nTrying again with HEAD instead of "+repo.Ref+". Please update your links.\n"))
-	if serr := sleep(ctx, s.cfg.FallbackDelay); serr != nil {
+	if serr := wait.Sleep(ctx, s.cfg.FallbackDelay); serr != nil {
 		return res, serr
 	}
 	if err != nil {
 		return res, expected(msg)
 	}
 	return res, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // follow streams the build's log to one client until the build ends or the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/events"
+	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
 // Launcher starts users' servers through JupyterHub; *launcher.Launcher
@@ -134,7 +135,7 @@ func (s *Server) launchAfter(r *http.Request, st *stream, lr *launchReq, found b
 	if st.send(readyEvent(lr.req, srv)) != nil || found {
 		return
 	}
-	_ = sleep(r.Context(), linger)
+	_ = wait.Sleep(r.Context(), linger)
 }
 
 // launch runs upstream's launch: the quota check, then attempts until one
@@ -174,7 +175,7 @@ func (s *Server) launch(ctx context.Context, st *stream, lr *launchReq) (binderb
 		if err := st.send(events.Message("launching", "Launch attempt "+strconv.Itoa(attempt)+" failed, retrying...\n")); err != nil {
 			return binderbuild.Launched{}, err
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := wait.Sleep(ctx, delay); err != nil {
 			return binderbuild.Launched{}, err
 		}
 	}

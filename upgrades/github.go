@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/go-github/v89/github"
+
+	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
 // DefaultMaxWait is the longest GitHub rate-limit wait a run sits out;
@@ -70,7 +72,7 @@ func NewGitHub(ctx context.Context, apiURL string, auth GitHubAuth, repo string,
 		maxWait = DefaultMaxWait
 	}
 	base := strings.TrimSuffix(apiURL, "/") + "/"
-	rt := &rateLimited{next: http.DefaultTransport, maxWait: maxWait, now: time.Now, sleep: sleep}
+	rt := &rateLimited{next: http.DefaultTransport, maxWait: maxWait, now: time.Now, sleep: wait.Sleep}
 	newClient := func(token string) (*github.Client, error) {
 		opts := []github.ClientOptionsFunc{
 			github.WithURLs(&base, &base),
@@ -214,17 +216,6 @@ func rateLimitReset(resp *http.Response, now time.Time) (time.Time, bool) {
 		return now.Add(time.Minute), true // GitHub: "wait for at least one minute"
 	}
 	return time.Time{}, false
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // describe makes a GitHub API error one clear sentence.

@@ -30,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/binderbuild/binderbuild/internal/wait"
 	"github.com/binderbuild/binderbuild/registry"
 )
 
@@ -238,7 +239,7 @@ func (c *Collector) retry(ctx context.Context, what string, f func() error) (int
 	var err error
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
-			if serr := sleep(ctx, c.backoff<<(attempt-2)); serr != nil {
+			if serr := wait.Sleep(ctx, c.backoff<<(attempt-2)); serr != nil {
 				return attempt - 1, fmt.Errorf("%w (last error: %w)", serr, err)
 			}
 		}
@@ -266,16 +267,4 @@ func transient(err error) bool {
 func isNotFound(err error) bool {
 	var terr *transport.Error
 	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
-}
-
-// sleep waits for d or until ctx ends, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
