@@ -92,11 +92,15 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, err)
 		return
 	}
-	// The client follows the build until it leaves, which for a parked
-	// connection is after this handler returns.
-	following, leave := context.WithCancel(context.WithoutCancel(r.Context()))
-	log, err := s.startBuild(following, binderbuild.BuildRequest{
-		Name:           binderbuild.BuildName(resolved.BuildSlug, resolved.ResolvedRef),
+	req := buildRequest(resolved, binderbuild.BuildName(resolved.BuildSlug, resolved.ResolvedRef), image)
+	req.Owner = client
+	s.buildAndFollow(r, st, req, lr)
+}
+
+// buildRequest asks for the build of resolved as image under name.
+func buildRequest(resolved binderbuild.Resolved, name, image string) binderbuild.BuildRequest {
+	return binderbuild.BuildRequest{
+		Name:           name,
 		RepoURL:        resolved.URL,
 		Ref:            resolved.ResolvedRef,
 		Image:          image,
@@ -104,14 +108,22 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		Provider:       resolved.Provider,
 		ProviderName:   resolved.ProviderName,
 		Spec:           resolved.Spec,
-		Owner:          client,
-	})
+	}
+}
+
+// buildAndFollow starts or joins the build of req and streams it to the
+// client (see follow).
+func (s *Server) buildAndFollow(r *http.Request, st *stream, req binderbuild.BuildRequest, lr *launchReq) {
+	// The client follows the build until it leaves, which for a parked
+	// connection is after the handler returns.
+	following, leave := context.WithCancel(context.WithoutCancel(r.Context()))
+	log, err := s.startBuild(following, req)
 	if err != nil {
 		leave()
 		s.fail(st, r, err)
 		return
 	}
-	s.follow(r, st, log, image, lr, leave)
+	s.follow(r, st, log, req.Image, lr, leave)
 }
 
 // rawSpec returns the still percent-encoded spec: routers decode some paths

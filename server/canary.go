@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -72,24 +71,9 @@ func (s *Server) handleCanary(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256([]byte(buildImage))
 	mark := "canary-" + hex.EncodeToString(sum[:6])
 	image := binderbuild.ImageName(s.cfg.ImagePrefix, resolved.BuildSlug, resolved.ResolvedRef+"-"+mark)
-	following, leave := context.WithCancel(context.WithoutCancel(r.Context()))
-	log, err := s.startBuild(following, binderbuild.BuildRequest{
-		Name:           binderbuild.BuildName(resolved.BuildSlug+"-"+mark, resolved.ResolvedRef),
-		RepoURL:        resolved.URL,
-		Ref:            resolved.ResolvedRef,
-		Image:          image,
-		GitCredentials: resolved.GitCredentials,
-		Provider:       resolved.Provider,
-		ProviderName:   resolved.ProviderName,
-		Spec:           resolved.Spec,
-		BuildImage:     buildImage,
-	})
-	if err != nil {
-		leave()
-		s.fail(st, r, err)
-		return
-	}
-	s.follow(r, st, log, image, nil, leave)
+	req := buildRequest(resolved, binderbuild.BuildName(resolved.BuildSlug+"-"+mark, resolved.ResolvedRef), image)
+	req.BuildImage = buildImage
+	s.buildAndFollow(r, st, req, nil)
 }
 
 // canaryAuthorized reports whether r bears the canary token.
