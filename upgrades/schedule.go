@@ -56,6 +56,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			return nil
 		case <-s.after(next.Sub(s.now())):
 		}
+		if ctx.Err() != nil { // the service stopped as the run came due
+			return nil
+		}
 		rep, err := Execute(ctx, s.settings, nil, s.log)
 		switch {
 		case err != nil:
