@@ -1,7 +1,6 @@
 package builder_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
+	"github.com/binderbuild/binderbuild/internal/testlog"
 	"github.com/binderbuild/binderbuild/server"
 )
 
@@ -61,31 +61,13 @@ func (s *lineSink) all() []string {
 	return append([]string(nil), s.lines...)
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes (logs).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // observed is a service on the test cluster whose builds are counted in a
 // fresh registry and whose events are captured.
 type observed struct {
 	*service
 	reg    *prometheus.Registry
 	sink   *lineSink
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	shared *builder.Shared
 }
 
@@ -94,7 +76,7 @@ func startObserved(t *testing.T, ns string, images server.ImageChecker) *observe
 	reg := prometheus.NewPedanticRegistry()
 	bm := builder.NewMetrics(reg, builder.MetricsConfig{RepoLabel: true})
 	sink := &lineSink{}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	em, err := events.NewEmitter(sink, nil, events.NewMetrics(reg), log)
 	if err != nil {

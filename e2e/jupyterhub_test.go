@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/binderbuild/binderbuild/internal/testcluster"
+	"github.com/binderbuild/binderbuild/internal/testlog"
 	"github.com/binderbuild/binderbuild/internal/testregistry"
 )
 
@@ -30,7 +31,7 @@ type hub struct {
 	// APIURL is the hub's API, http://127.0.0.1:<hub port>/hub/api.
 	APIURL string
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *testlog.Buffer
 	done   chan struct{}
 	once   sync.Once
 }
@@ -86,7 +87,7 @@ func startHub(t *testing.T, hubPort, apiPort, servicePort int, serviceToken stri
 		t.Fatal(err)
 	}
 	h := &hub{URL: "http://127.0.0.1:" + strconv.Itoa(hubPort), APIURL: "http://127.0.0.1:" + strconv.Itoa(apiPort) + "/hub/api",
-		log: &syncBuffer{}, done: make(chan struct{})}
+		log: &testlog.Buffer{}, done: make(chan struct{})}
 	h.cmd = exec.Command(bin, "-f", filepath.Join(dir, "jupyterhub_config.py"))
 	h.cmd.Dir = dir
 	// Debian's configurable-http-proxy finds its modules in /usr/share/nodejs,

@@ -30,6 +30,7 @@ import (
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
+	"github.com/binderbuild/binderbuild/internal/testlog"
 )
 
 // repoRoot is the folder of binderbuild's go.mod.
@@ -89,26 +90,8 @@ type service struct {
 	URL  string
 	Base string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testlog.Buffer
 	done chan struct{}
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // freePort returns a port that was free a moment ago.
@@ -154,7 +137,7 @@ func startService(t *testing.T, env map[string]string) *service {
 	if base == "//" {
 		base = "/"
 	}
-	s := &service{URL: "http://127.0.0.1:" + strconv.Itoa(port), Base: base, log: &syncBuffer{}, done: make(chan struct{})}
+	s := &service{URL: "http://127.0.0.1:" + strconv.Itoa(port), Base: base, log: &testlog.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"BINDERBUILD_LISTEN=127.0.0.1:" + strconv.Itoa(port), "BINDERBUILD_LOG_LEVEL=debug"}
@@ -441,8 +424,8 @@ var keepReading = new(bool) // CloseOnReady: false
 // clientRun is one stream.mjs process.
 type clientRun struct {
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testlog.Buffer
+	stderr *testlog.Buffer
 	done   chan struct{}
 	err    error
 }
@@ -456,7 +439,7 @@ func runClient(t *testing.T, opts clientOpts) *clientRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clientRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	c := &clientRun{stdout: &testlog.Buffer{}, stderr: &testlog.Buffer{}, done: make(chan struct{})}
 	c.cmd = exec.CommandContext(t.Context(), "node", "--experimental-detect-module", "--no-warnings", "stream.mjs", string(arg))
 	c.cmd.Dir = dir
 	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
 	"github.com/binderbuild/binderbuild/internal/metricstest"
+	"github.com/binderbuild/binderbuild/internal/testlog"
 )
 
 // TestServerMetricsTable checks names, types, help, labels and buckets
@@ -172,7 +172,7 @@ func TestBuildRequestsWithoutJoiner(t *testing.T) {
 // TestRequestLog: one JSON line per request with method, path, status,
 // duration, client IP and request id; no header, token or URL credential.
 func TestRequestLog(t *testing.T) {
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	ts := newTestServer(t, Config{APIOnly: true}, Deps{Log: slog.New(slog.NewJSONHandler(&buf, nil))})
 	secrets := []string{"secret-token", "passw0rd", "query-secret", "bt-secret"}
 	resp, _ := get(t, ts.URL, "/build/git/https%3A%2F%2Fuser%3Apassw0rd%40example.com%2Frepo.git/main?build_only=true&access_token=query-secret&build_token=bt-secret",
@@ -207,21 +207,4 @@ func TestRequestLog(t *testing.T) {
 	if strings.Contains(strings.ToLower(logs), "authorization") {
 		t.Errorf("logs mention the Authorization header:\n%s", logs)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
+	"github.com/binderbuild/binderbuild/internal/testlog"
 )
 
 const cliImage = "registry.test/binder/org-2drepo-abc123:0123456789abcdef0123456789abcdef01234567"
@@ -414,24 +415,6 @@ func TestBuildFailedError(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestBuildCommandAgainstService runs `binderbuild serve` with the
 // Kubernetes executor on the test cluster and a fake GitHub API, and builds
 // with `binderbuild build`, playing the build pod: once to success, once to
@@ -463,15 +446,15 @@ func TestBuildCommandAgainstService(t *testing.T) {
 	}
 	url := serveT(t)
 
-	build := func(spec string) (*lockedBuffer, chan error) {
-		var out lockedBuffer
+	build := func(spec string) (*testlog.Buffer, chan error) {
+		var out testlog.Buffer
 		done := make(chan error, 1)
 		go func() {
 			done <- buildCommand(t.Context(), []string{spec, "--server", url}, os.Getenv, &out, io.Discard)
 		}()
 		return &out, done
 	}
-	pod := func(repo string, out *lockedBuffer, done chan error) string {
+	pod := func(repo string, out *testlog.Buffer, done chan error) string {
 		name := binderbuild.BuildName("org-"+repo, sha)
 		deadline := time.Now().Add(time.Minute)
 		for {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/binderbuild/binderbuild/events"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
+	"github.com/binderbuild/binderbuild/internal/testlog"
 )
 
 // stoppableServer serves a handler on a fixed loopback address that can be
@@ -113,7 +114,7 @@ current-context: c
 // (events) and error (logs) captured.
 type capturedService struct {
 	url            string
-	stdout, stderr *lockedBuffer
+	stdout, stderr *testlog.Buffer
 	stop           func() // ends the service and waits for it
 }
 
@@ -122,7 +123,7 @@ func serveCaptured(t *testing.T) *capturedService {
 	t.Setenv("BINDERBUILD_LISTEN", "127.0.0.1:0")
 	t.Setenv("BINDERBUILD_GC_SCHEDULE", "")
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &capturedService{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	r := &capturedService{stdout: &testlog.Buffer{}, stderr: &testlog.Buffer{}}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, os.Getenv, r.stdout, pw) }()

@@ -15,6 +15,7 @@ import (
 	"github.com/binderbuild/binderbuild/internal/testdocker"
 	"github.com/binderbuild/binderbuild/internal/testgit"
 	"github.com/binderbuild/binderbuild/internal/testgithub"
+	"github.com/binderbuild/binderbuild/internal/testlog"
 	"github.com/binderbuild/binderbuild/internal/testregistry"
 )
 
@@ -88,7 +89,7 @@ func TestUpgradesVerifyFailingCandidate(t *testing.T) {
 		"BINDERBUILD_UPGRADES_GITHUB_TOKEN": "ghp_verify",
 		"BINDERBUILD_UPGRADES_VERIFY_TOKEN": "canary-s3cret",
 	}
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testlog.Buffer
 	err = run(t.Context(), []string{"upgrades", "--repo", "my-org/deploy", "--apply", "--verify", base + "/"},
 		func(k string) string { return env[k] }, &stdout, &stderr)
 	if err != nil {
@@ -114,9 +115,9 @@ func TestUpgradesVerifyFailingCandidate(t *testing.T) {
 		t.Errorf("pull request body:\n%s\nwant\n%s", body, want)
 	}
 	// A re-run keeps the verified pull request as it is: no new builds.
-	var again lockedBuffer
+	var again testlog.Buffer
 	if err := run(t.Context(), []string{"upgrades", "--repo", "my-org/deploy", "--apply", "--verify", base + "/", "--json"},
-		func(k string) string { return env[k] }, &again, &lockedBuffer{}); err != nil {
+		func(k string) string { return env[k] }, &again, &testlog.Buffer{}); err != nil {
 		t.Fatalf("re-run: %v\n%s", err, again.String())
 	}
 	if !strings.Contains(again.String(), `"status": "unchanged"`) || strings.Contains(again.String(), `"canaries"`) {
@@ -145,14 +146,14 @@ func TestUpgradesUsage(t *testing.T) {
 		{[]string{"upgrades"}, map[string]string{"BINDERBUILD_UPGRADES_APPLY": "sure"}, `upgrades: invalid BINDERBUILD_UPGRADES_APPLY="sure": strconv.ParseBool: parsing "sure": invalid syntax`},
 	}
 	for _, tc := range tests {
-		err := run(t.Context(), tc.args, func(k string) string { return tc.env[k] }, &lockedBuffer{}, &lockedBuffer{})
+		err := run(t.Context(), tc.args, func(k string) string { return tc.env[k] }, &testlog.Buffer{}, &testlog.Buffer{})
 		var ue usageError
 		if !errors.As(err, &ue) || err.Error() != tc.want {
 			t.Errorf("%q: %v, want usage error %q", tc.args, err, tc.want)
 		}
 	}
-	var out lockedBuffer
-	if err := run(t.Context(), []string{"upgrades", "--help"}, os.Getenv, &out, &lockedBuffer{}); err != nil || !strings.Contains(out.String(), "A DRY RUN IS THE DEFAULT") {
+	var out testlog.Buffer
+	if err := run(t.Context(), []string{"upgrades", "--help"}, os.Getenv, &out, &testlog.Buffer{}); err != nil || !strings.Contains(out.String(), "A DRY RUN IS THE DEFAULT") {
 		t.Errorf("--help: %v\n%s", err, out.String())
 	}
 }

@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/binderbuild/binderbuild/internal/testlog"
 )
 
 // Options configure Start.
@@ -58,7 +60,7 @@ type Hub struct {
 
 	dir  string
 	cmd  *exec.Cmd
-	log  *buffer
+	log  *testlog.Buffer
 	done chan struct{}
 	once sync.Once
 }
@@ -146,7 +148,7 @@ func Start(t testing.TB, opts Options) *Hub {
 		URL:    "http://127.0.0.1:" + strconv.Itoa(port) + "/",
 		APIURL: "http://127.0.0.1:" + strconv.Itoa(apiPort) + "/hub/api/",
 		Token:  randomHex(t),
-		dir:    dir, log: &buffer{}, done: make(chan struct{}),
+		dir:    dir, log: &testlog.Buffer{}, done: make(chan struct{}),
 	}
 	named := "False"
 	if opts.NamedServers {
@@ -174,7 +176,7 @@ func Start(t testing.TB, opts Options) *Hub {
 	t.Cleanup(func() {
 		h.Stop()
 		if t.Failed() {
-			t.Logf("jupyterhub output:\n%s", h.log.tail(8000))
+			t.Logf("jupyterhub output:\n%s", h.log.Tail(8000))
 		}
 	})
 	h.waitUp(t)
@@ -187,7 +189,7 @@ func (h *Hub) waitUp(t testing.TB) {
 	for {
 		select {
 		case <-h.done:
-			t.Fatalf("jupyterhub exited at start-up (%v):\n%s", h.cmd.ProcessState, h.log.tail(8000))
+			t.Fatalf("jupyterhub exited at start-up (%v):\n%s", h.cmd.ProcessState, h.log.Tail(8000))
 		default:
 		}
 		if status, _ := h.try(http.MethodGet, "users", nil); status == http.StatusOK &&
@@ -195,7 +197,7 @@ func (h *Hub) waitUp(t testing.TB) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("jupyterhub did not answer within 90s:\n%s", h.log.tail(8000))
+			t.Fatalf("jupyterhub did not answer within 90s:\n%s", h.log.Tail(8000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -341,30 +343,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// buffer collects the hub's output.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *buffer) tail(n int) string {
-	s := b.String()
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
 }

@@ -8,7 +8,6 @@
 package testregistry
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/binderbuild/binderbuild/internal/testlog"
 )
 
 // DefaultBinary is where Debian's docker-registry package installs the
@@ -60,7 +61,7 @@ type Registry struct {
 	// exit error then.
 	exited chan struct{}
 	err    error
-	out    *syncBuffer
+	out    *testlog.Buffer
 	stop   sync.Once
 }
 
@@ -135,7 +136,7 @@ func start(bin, dir, htpasswd string, deleteEnabled bool) (*Registry, error) {
 	if err := os.WriteFile(config, []byte(configYAML(host, storage, htpasswd, deleteEnabled)), 0o600); err != nil {
 		return nil, err
 	}
-	r := &Registry{host: host, config: config, exited: make(chan struct{}), out: &syncBuffer{}}
+	r := &Registry{host: host, config: config, exited: make(chan struct{}), out: &testlog.Buffer{}}
 	r.cmd = exec.Command(bin, "serve", config)
 	r.cmd.Env = environ()
 	r.cmd.Stdout = r.out
@@ -235,22 +236,4 @@ func environ() []string {
 		}
 	}
 	return env
-}
-
-// syncBuffer collects the registry's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

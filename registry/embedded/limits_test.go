@@ -14,10 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/binderbuild/binderbuild/internal/testlog"
 	"github.com/binderbuild/binderbuild/registry/embedded"
 )
 
@@ -155,24 +155,6 @@ type addrListener struct {
 
 func (l addrListener) Addr() net.Addr { return l.addr }
 
-// syncBuffer is a log destination safe for Serve's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServeWarnsBeyondLoopback logs one warning for an address other
 // hosts can reach, none for loopback.
 func TestServeWarnsBeyondLoopback(t *testing.T) {
@@ -187,7 +169,7 @@ func TestServeWarnsBeyondLoopback(t *testing.T) {
 		{"192.168.1.20:5000", 1},
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testlog.Buffer
 			reg, err := embedded.Open(t.TempDir(), embedded.Config{}, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err != nil {
 				t.Fatal(err)
