@@ -4,15 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 )
 
 // redacted replaces a secret in logs, events and metric labels.
 const redacted = "redacted"
-
-// sensitiveQuery matches the value of a query parameter whose name says it
-// carries a secret, e.g. "?access_token=abc" or "&client_secret=abc".
-var sensitiveQuery = regexp.MustCompile(`(?i)([?&](?:[a-z0-9_.-]*(?:token|secret|password|passwd|apikey|api_key|signature|credential|credentials)|key|sig|auth|code)=)[^&\s"'#<>]*`)
 
 // bearer matches an Authorization-style credential written out in a text.
 var bearer = regexp.MustCompile(`(?i)\b(bearer|token)(\s+)[A-Za-z0-9._~+/=-]{16,}`)
@@ -23,28 +20,30 @@ var bearer = regexp.MustCompile(`(?i)\b(bearer|token)(\s+)[A-Za-z0-9._~+/=-]{16,
 // named like secrets (token, access_token, client_secret, password, key,
 // sig, code, …) and long "Bearer"/"token" credentials. Everything else is
 // kept, so a redacted repository URL still names its host and path.
+//
+// It runs on every log line and event, so a text without the bytes that
+// each credential form needs ("@" or "%" for user info, "?" or "&" for
+// query values, white space for bearer credentials) costs one scan and
+// no allocation.
 func Redact(s string) string {
-	if s == "" {
-		return s
+	var has [256]bool
+	for i := 0; i < len(s); i++ {
+		has[s[i]] = true
 	}
-	s = redactUserinfo(s)
-	// The expressions run only on texts that hold one of their words, so
-	// that ordinary texts (request paths, specs) cost a few scans.
-	if strings.ContainsAny(s, "?&") && containsFold(s, secretParamWords) {
-		s = sensitiveQuery.ReplaceAllString(s, "${1}"+redacted)
+	if has['@'] || has['%'] {
+		s = redactUserinfo(s)
 	}
-	if len(s) >= 16 && containsFold(s, bearerWords) {
+	if has['?'] || has['&'] {
+		s = redactQuery(s)
+	}
+	if len(s) >= 16 && (has[' '] || has['\t'] || has['\n'] || has['\r'] || has['\f']) && containsFold(s, bearerWords) {
 		s = bearer.ReplaceAllString(s, "${1}${2}"+redacted)
 	}
 	return s
 }
 
-// secretParamWords and bearerWords are words without which sensitiveQuery
-// and bearer cannot match.
-var (
-	secretParamWords = []string{"token", "secret", "passw", "apikey", "api_key", "signature", "credential", "key=", "sig=", "auth=", "code="}
-	bearerWords      = []string{"bearer", "token"}
-)
+// bearerWords are the words without which bearer cannot match.
+var bearerWords = []string{"bearer", "token"}
 
 // containsFold reports whether s holds one of the lower-case ASCII words,
 // ignoring ASCII case.
@@ -53,6 +52,73 @@ func containsFold(s string, words []string) bool {
 		if indexFold(s, w) >= 0 {
 			return true
 		}
+	}
+	return false
+}
+
+// redactQuery replaces the value of every "?name=" or "&name=" parameter
+// whose name says it holds a secret (see secretParam) with "redacted". The
+// value ends at "&", white space, a quote, "#", "<" or ">".
+func redactQuery(s string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '?' && s[i] != '&' {
+			continue
+		}
+		j := i + 1
+		for j < len(s) && paramNameByte(s[j]) {
+			j++
+		}
+		if j == len(s) || s[j] != '=' || !secretParam(s[i+1:j]) {
+			continue
+		}
+		end := j + 1
+		for end < len(s) && !valueEnd(s[end]) {
+			end++
+		}
+		b.WriteString(s[last : j+1])
+		b.WriteString(redacted)
+		last, i = end, end-1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// secretWords end the names of secret query parameters ("access_token",
+// "client_secret"); shortNames are secret on their own ("key", "sig").
+var (
+	secretWords = []string{"token", "secret", "password", "passwd", "apikey", "api_key", "signature", "credential", "credentials"}
+	shortNames  = []string{"key", "sig", "auth", "code"}
+)
+
+// secretParam reports whether a query parameter name, made of
+// paramNameBytes, names a secret, ignoring ASCII case.
+func secretParam(name string) bool {
+	for _, w := range shortNames {
+		if len(name) == len(w) && indexFold(name, w) == 0 {
+			return true
+		}
+	}
+	for _, w := range secretWords {
+		if len(name) >= len(w) && indexFold(name[len(name)-len(w):], w) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func paramNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+func valueEnd(c byte) bool {
+	switch c {
+	case '&', ' ', '\t', '\n', '\f', '\r', '"', '\'', '#', '<', '>':
+		return true
 	}
 	return false
 }
@@ -203,7 +269,20 @@ func (r *Redactor) ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
 // Handler wraps h so that the message and every attribute, including those
 // added with With, are redacted. Use it when the handler's own options cannot
 // be set.
-func (r *Redactor) Handler(h slog.Handler) slog.Handler { return redactHandler{h: h, r: r} }
+func (r *Redactor) Handler(h slog.Handler) slog.Handler {
+	if rh, ok := h.(redactHandler); ok && rh.r.same(r) {
+		return h // already redacted: a second pass would find nothing
+	}
+	return redactHandler{h: h, r: r}
+}
+
+// same reports whether r and o remove the same secrets.
+func (r *Redactor) same(o *Redactor) bool {
+	if r == nil || o == nil {
+		return r == o
+	}
+	return slices.Equal(r.secrets, o.secrets)
+}
 
 type redactHandler struct {
 	h slog.Handler
