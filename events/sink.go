@@ -156,6 +156,7 @@ type writerSink struct {
 	closer io.Closer // closed by Close, when set
 	m      *Metrics
 	log    *slog.Logger
+	buf    []byte // the lines of one write, reused
 	stop   chan struct{}
 	done   chan struct{}
 	closed sync.Once
@@ -192,18 +193,21 @@ func (s *writerSink) run() {
 	}
 }
 
+// drain writes the queued lines, as many as the queue hands out at once
+// in one write: under load, many events cost one system call.
 func (s *writerSink) drain() {
 	for {
 		lines := s.q.take(256)
 		if len(lines) == 0 {
 			return
 		}
-		for i, l := range lines {
-			if _, err := s.w.Write(append(l[:len(l):len(l)], '\n')); err != nil {
-				s.m.dropN(dropSendFailed, len(lines)-i)
-				s.log.Error("write events", "error", err)
-				break
-			}
+		s.buf = s.buf[:0]
+		for _, l := range lines {
+			s.buf = append(append(s.buf, l...), '\n')
+		}
+		if _, err := s.w.Write(s.buf); err != nil {
+			s.m.dropN(dropSendFailed, len(lines))
+			s.log.Error("write events", "error", err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -49,23 +50,53 @@ func (r *rotatingFile) open() error {
 	return nil
 }
 
-// Write appends p, rotating first when p would not fit.
+// Write appends the lines in p, rotating before a line that would not fit.
 func (r *rotatingFile) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.f == nil {
-		if err := r.open(); err != nil {
-			return 0, err
+	written := 0
+	for len(p) > 0 {
+		if r.f == nil {
+			if err := r.open(); err != nil {
+				return written, err
+			}
 		}
-	}
-	if r.max > 0 && r.size > 0 && r.size+int64(len(p)) > r.max {
-		if err := r.rotate(); err != nil {
-			return 0, err
+		n := r.fits(p)
+		if n == 0 {
+			if err := r.rotate(); err != nil {
+				return written, err
+			}
+			continue
 		}
+		m, err := r.f.Write(p[:n])
+		r.size += int64(m)
+		written += m
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
 	}
-	n, err := r.f.Write(p)
-	r.size += int64(n)
-	return n, err
+	return written, nil
+}
+
+// fits returns the length of the whole lines at the start of p that fit in
+// the file, or, in an empty file, at least p's first line.
+func (r *rotatingFile) fits(p []byte) int {
+	if r.max <= 0 {
+		return len(p)
+	}
+	n := 0
+	for n < len(p) {
+		end := bytes.IndexByte(p[n:], '\n') + 1
+		if end == 0 {
+			end = len(p) - n
+		}
+		if r.size+int64(n+end) > r.max && (r.size > 0 || n > 0) {
+			break
+		}
+		n += end
+	}
+	return n
 }
 
 func (r *rotatingFile) rotate() error {

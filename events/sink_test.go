@@ -179,6 +179,43 @@ func TestWriterSinkBlockedWriter(t *testing.T) {
 	_ = s.Close(t.Context())
 }
 
+// TestWriterSinkBatches: lines queued while a write is under way go out
+// together in the next write, whole and in order.
+func TestWriterSinkBatches(t *testing.T) {
+	w := &heldWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s := NewWriterSink(w, 0, nil, nil)
+	s.Send(line(0))
+	<-w.entered // the first write is under way until released
+	var want strings.Builder
+	for i := 1; i < 100; i++ {
+		s.Send(line(i))
+		want.Write(line(i))
+		want.WriteByte('\n')
+	}
+	close(w.release)
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.writes) != 2 || w.writes[0] != string(line(0))+"\n" || w.writes[1] != want.String() {
+		t.Errorf("writes %q, want the first line, then the other 99 in one write", w.writes)
+	}
+}
+
+// heldWriter holds its first write until release is closed.
+type heldWriter struct {
+	entered, release chan struct{}
+	writes           []string
+}
+
+func (w *heldWriter) Write(p []byte) (int, error) {
+	if len(w.writes) == 0 {
+		w.entered <- struct{}{}
+		<-w.release
+	}
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
 func TestFileSinkRotates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.jsonl")
 	lineLen := int64(len(line(10)) + 1)
