@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/binderbuild/binderbuild/internal/batchwriter"
 )
 
 // envPrefix prefixes every setting. BINDERHUB_ would collide with the
@@ -86,9 +88,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	cfg.stdout = stdout // the stdout event sink
+	// Log lines are batched: under load, one system call writes many of
+	// them (one per request would cost as much as the request).
+	logOut := batchwriter.New(stderr, 0)
+	defer logOut.Close()
 	// Every log line, the standard library's too, loses tokens and URL
 	// credentials.
-	log := slog.New(cfg.redactor().Handler(newLogger(stderr, cfg.LogLevel).Handler()))
+	log := slog.New(cfg.redactor().Handler(newLogger(logOut, cfg.LogLevel).Handler()))
+	cfg.accessLog = logOut // the same lines, without a slog record each
 	slog.SetDefault(log)
 	logUnusedSettings(log, cfg, os.Environ())
 
