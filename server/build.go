@@ -84,7 +84,7 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 			s.launchAfter(r, st, lr, true)
 			return
 		}
-		_ = st.send(events.New("ready", events.Field{Key: "phase", Value: "ready"},
+		_ = st.end(events.New("ready", events.Field{Key: "phase", Value: "ready"},
 			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"}))
 		return
 	}

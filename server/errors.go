@@ -36,7 +36,7 @@ func (s *Server) fail(st *stream, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		return // the client left; nobody is listening
 	}
-	_ = st.send(s.errorEvent(r.Context(), r.URL.Path, err))
+	_ = st.end(s.errorEvent(r.Context(), r.URL.Path, err))
 }
 
 // errorEvent is the one place that turns an error into a stream's last
