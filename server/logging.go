@@ -5,13 +5,14 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5/middleware"
-
-	"github.com/binderbuild/binderbuild/events"
 )
 
 // maxRequestIDLen bounds a client-chosen X-Request-Id in logs.
@@ -53,29 +54,147 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if id == "" {
 			id = s.requestIDs.next()
 		}
-		w.Header().Set(requestIDHeader, id)
+		w.Header()[requestIDHeader] = []string{id}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		status := ww.Status()
-		if status == 0 {
-			status = http.StatusOK
+		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+			return
 		}
-		path := r.URL.EscapedPath()
-		if r.URL.RawQuery != "" {
-			path += "?" + r.URL.RawQuery
+		end := time.Now()
+		line := accessLine{
+			method:   r.Method,
+			path:     s.deps.Redactor.String(requestPath(r)),
+			status:   ww.Status(),
+			bytes:    ww.BytesWritten(),
+			duration: end.Sub(start),
+			id:       s.deps.Redactor.String(id),
 		}
-		client := ""
+		if line.status == 0 {
+			line.status = http.StatusOK
+		}
 		if ip := s.cfg.clientIP(r); ip.IsValid() {
-			client = ip.String()
+			line.client = ip
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method),
-			slog.String("path", events.Redact(path)),
-			slog.Int("status", status),
-			slog.Int("bytes", ww.BytesWritten()),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("client_ip", client),
-			slog.String("request_id", id),
-		)
+		s.logAccess(r, end, line)
 	})
+}
+
+func requestPath(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return r.URL.EscapedPath()
+	}
+	return r.URL.EscapedPath() + "?" + r.URL.RawQuery
+}
+
+// accessLine is one request of the access log, already redacted.
+type accessLine struct {
+	method, path string
+	status       int
+	bytes        int
+	duration     time.Duration
+	client       netip.Addr
+	id           string
+}
+
+func (l accessLine) durationMS() float64 { return float64(l.duration.Microseconds()) / 1000 }
+
+func (l accessLine) clientIP() string {
+	if !l.client.IsValid() {
+		return ""
+	}
+	return l.client.String()
+}
+
+// logAccess writes l to Deps.AccessLog when set, else to the log.
+func (s *Server) logAccess(r *http.Request, now time.Time, l accessLine) {
+	if s.deps.AccessLog == nil {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", l.method),
+			slog.String("path", l.path),
+			slog.Int("status", l.status),
+			slog.Int("bytes", l.bytes),
+			slog.Float64("duration_ms", l.durationMS()),
+			slog.String("client_ip", l.clientIP()),
+			slog.String("request_id", l.id),
+		)
+		return
+	}
+	bp := accessBuffers.Get().(*[]byte)
+	*bp = l.appendJSON((*bp)[:0], now)
+	_, _ = s.deps.AccessLog.Write(*bp)
+	accessBuffers.Put(bp)
+}
+
+var accessBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// appendJSON appends l as slog's JSON handler writes the record of
+// logAccess, with time t, and a newline: one append per field instead of a
+// record, its attributes and a handler chain per request.
+func (l accessLine) appendJSON(b []byte, t time.Time) []byte {
+	b = append(b, `{"time":"`...)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","level":"INFO","msg":"request","method":`...)
+	b = appendJSONString(b, l.method)
+	b = append(b, `,"path":`...)
+	b = appendJSONString(b, l.path)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(l.status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, int64(l.bytes), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, l.durationMS(), 'f', -1, 64)
+	b = append(b, `,"client_ip":"`...)
+	if l.client.IsValid() {
+		b = l.client.AppendTo(b)
+	}
+	b = append(b, `","request_id":`...)
+	b = appendJSONString(b, l.id)
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string the way slog's JSON handler
+// does: UTF-8 kept, control characters, quotes, backslashes, U+2028 and
+// U+2029 escaped, invalid bytes as U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			if r == utf8.RuneError {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			}
+			start = i + size
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -172,8 +172,18 @@ func TestBuildRequestsWithoutJoiner(t *testing.T) {
 // TestRequestLog: one JSON line per request with method, path, status,
 // duration, client IP and request id; no header, token or URL credential.
 func TestRequestLog(t *testing.T) {
-	var buf testlog.Buffer
-	ts := newTestServer(t, Config{APIOnly: true}, Deps{Log: slog.New(slog.NewJSONHandler(&buf, nil))})
+	t.Run("through the logger", func(t *testing.T) {
+		var buf testlog.Buffer
+		testRequestLog(t, &buf, Deps{Log: slog.New(slog.NewJSONHandler(&buf, nil))})
+	})
+	t.Run("access log writer", func(t *testing.T) {
+		var buf, other testlog.Buffer
+		testRequestLog(t, &buf, Deps{Log: slog.New(slog.NewJSONHandler(&other, nil)), AccessLog: &buf})
+	})
+}
+
+func testRequestLog(t *testing.T, buf *testlog.Buffer, deps Deps) {
+	ts := newTestServer(t, Config{APIOnly: true}, deps)
 	secrets := []string{"secret-token", "passw0rd", "query-secret", "bt-secret"}
 	resp, _ := get(t, ts.URL, "/build/git/https%3A%2F%2Fuser%3Apassw0rd%40example.com%2Frepo.git/main?build_only=true&access_token=query-secret&build_token=bt-secret",
 		"Authorization", "Bearer secret-token", "X-Request-Id", "req-42")

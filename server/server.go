@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -93,6 +94,10 @@ type Deps struct {
 	Version    string
 	BuildImage string
 	Log        *slog.Logger
+	// AccessLog receives the access log: one line per request, as Log's
+	// JSON handler would write it, but without a slog record per request.
+	// nil: the lines go to Log.
+	AccessLog io.Writer
 	// Redactor removes the service's secrets and URL credentials from the
 	// server's logs and /health; nil: URL credentials only.
 	Redactor *events.Redactor

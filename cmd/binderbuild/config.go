@@ -72,6 +72,9 @@ type config struct {
 	events.SinkConfig
 	// stdout receives the events of the stdout sink; nil: os.Stdout.
 	stdout io.Writer
+	// accessLog receives the access log lines, in the log's format; nil:
+	// they go through the logger.
+	accessLog io.Writer
 	// kubeTransport wraps the Kubernetes client's transport (request
 	// metrics); set by wire.
 	kubeTransport func(http.RoundTripper) http.RoundTripper

@@ -89,6 +89,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		Version:        version(),
 		BuildImage:     cfg.BuildImage,
 		Log:            log,
+		AccessLog:      cfg.accessLog,
 		Redactor:       cfg.redactor(),
 		Auth:           auth,
 		Launcher:       launch,
