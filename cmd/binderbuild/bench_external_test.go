@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -48,7 +49,7 @@ func BenchmarkWarmHitExternal(b *testing.B) {
 	if err != nil {
 		b.Fatal("wrk not found: run `make bench-deps` (apt-get install wrk)")
 	}
-	bin, err := filepath.Abs("../../bin/binderbuild")
+	bin, err := filepath.Abs(*benchBinary)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,8 +60,8 @@ func BenchmarkWarmHitExternal(b *testing.B) {
 	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
 	frame := "data: " + `{"phase": "ready", "imageName": "` + image + `", "message": "Done! Found built image\n"}` + "\n\n"
 	svcAddr, bareAddr := freeAddrB(b), freeAddrB(b)
-	start(b, exec.Command(bin, "serve"), "BINDERBUILD_LISTEN="+svcAddr)
-	start(b, exec.Command(os.Args[0], "-test.run=^$"), bareEnv+"="+bareAddr, bareFrameEnv+"="+frame)
+	svcPID := start(b, exec.Command(bin, "serve"), "BINDERBUILD_LISTEN="+svcAddr)
+	barePID := start(b, exec.Command(os.Args[0], "-test.run=^$"), bareEnv+"="+bareAddr, bareFrameEnv+"="+frame)
 	svc, bare := "http://"+svcAddr+warmPath, "http://"+bareAddr+warmPath
 	for _, u := range []string{svc, bare} {
 		waitServing(b, u)
@@ -68,11 +69,11 @@ func BenchmarkWarmHitExternal(b *testing.B) {
 	gh, reg := f.github.calls.Load(), f.registry.calls.Load()
 	load, _ := os.ReadFile("/proc/loadavg")
 	for b.Loop() {
-		for _, conns := range []int{1, 64, 256} {
+		for _, conns := range wrkConns(b) {
 			var s, r []wrkResult
 			for range 2 { // interleaved rounds
-				s = append(s, runWrk(b, wrk, svc, conns))
-				r = append(r, runWrk(b, wrk, bare, conns))
+				s = append(s, runWrk(b, wrk, svc, svcPID, conns))
+				r = append(r, runWrk(b, wrk, bare, barePID, conns))
 			}
 			sm, rm := mean(s), mean(r)
 			b.ReportMetric(sm.rate, fmt.Sprintf("c%d-binderbuild-req/s", conns))
@@ -81,6 +82,8 @@ func BenchmarkWarmHitExternal(b *testing.B) {
 			b.ReportMetric(sm.p99.Seconds()*1000, fmt.Sprintf("c%d-binderbuild-p99-ms", conns))
 			b.ReportMetric(rm.p99.Seconds()*1000, fmt.Sprintf("c%d-bare-p99-ms", conns))
 			b.ReportMetric(sm.p50.Seconds()*1000, fmt.Sprintf("c%d-binderbuild-p50-ms", conns))
+			b.ReportMetric(sm.cpu, fmt.Sprintf("c%d-binderbuild-cpu-us/req", conns))
+			b.ReportMetric(rm.cpu, fmt.Sprintf("c%d-bare-cpu-us/req", conns))
 			b.ReportMetric(rm.p50.Seconds()*1000, fmt.Sprintf("c%d-bare-p50-ms", conns))
 		}
 	}
@@ -88,6 +91,26 @@ func BenchmarkWarmHitExternal(b *testing.B) {
 	if calls := f.github.calls.Load() - gh + f.registry.calls.Load() - reg; calls != 0 {
 		b.Errorf("%d GitHub and registry calls during warm requests, want 0", calls)
 	}
+}
+
+// benchBinary is the binary BenchmarkWarmHitExternal measures: another
+// build can be compared with -args -bench-binary=/path/to/binderbuild.
+var benchBinary = flag.String("bench-binary", "../../bin/binderbuild", "binderbuild binary measured by BenchmarkWarmHitExternal")
+
+// wrkConnsFlag picks the connection counts of BenchmarkWarmHitExternal,
+// e.g. `go test -bench WarmHitExternal ./cmd/binderbuild -args -wrk-conns=64`.
+var wrkConnsFlag = flag.String("wrk-conns", "1,64,256", "comma list of wrk connection counts of BenchmarkWarmHitExternal")
+
+func wrkConns(b *testing.B) []int {
+	var out []int
+	for _, f := range strings.Split(*wrkConnsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			b.Fatalf("-wrk-conns: %q is not a connection count", f)
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func freeAddrB(b *testing.B) string {
@@ -100,8 +123,8 @@ func freeAddrB(b *testing.B) string {
 }
 
 // start runs cmd with the test's environment plus env, its output
-// discarded, until the benchmark ends.
-func start(b *testing.B, cmd *exec.Cmd, env ...string) {
+// discarded, until the benchmark ends, and returns its process id.
+func start(b *testing.B, cmd *exec.Cmd, env ...string) int {
 	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -110,6 +133,7 @@ func start(b *testing.B, cmd *exec.Cmd, env ...string) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
+	return cmd.Process.Pid
 }
 
 func waitServing(b *testing.B, url string) {
@@ -129,19 +153,25 @@ func waitServing(b *testing.B, url string) {
 	}
 }
 
+// wrkResult is one wrk run: requests per second, latency percentiles and
+// the server's CPU time per request in µs. CPU per request does not depend
+// on what else the machine runs, unlike the rate.
 type wrkResult struct {
 	rate     float64
 	p50, p99 time.Duration
+	cpu      float64
 }
 
 var (
 	wrkRate    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkCount   = regexp.MustCompile(`([0-9]+) requests in`)
 	wrkLatency = regexp.MustCompile(`^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
 )
 
 // runWrk runs wrk for 5 s with conns connections on two threads (one for
-// a single connection).
-func runWrk(b *testing.B, wrk, url string, conns int) wrkResult {
+// a single connection) against url, served by process pid.
+func runWrk(b *testing.B, wrk, url string, pid, conns int) wrkResult {
+	cpu := cpuTime(b, pid)
 	out, err := exec.Command(wrk, fmt.Sprintf("-t%d", min(conns, 2)), fmt.Sprintf("-c%d", conns), "-d5s", "--latency",
 		"-H", "Accept: text/event-stream", url).CombinedOutput()
 	if err != nil {
@@ -153,6 +183,10 @@ func runWrk(b *testing.B, wrk, url string, conns int) wrkResult {
 		b.Fatalf("wrk printed no rate:\n%s", out)
 	}
 	res.rate, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := wrkCount.FindSubmatch(out); m != nil {
+		n, _ := strconv.Atoi(string(m[1]))
+		res.cpu = float64((cpuTime(b, pid) - cpu).Microseconds()) / float64(max(n, 1))
+	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		if m := wrkLatency.FindStringSubmatch(sc.Text()); m != nil {
@@ -170,12 +204,28 @@ func runWrk(b *testing.B, wrk, url string, conns int) wrkResult {
 	return res
 }
 
+// cpuTime is the user and system CPU time process pid has used, from
+// /proc/<pid>/stat.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name in parentheses; utime and stime are
+	// the 14th and 15th fields, in clock ticks of 1/100 s.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 func mean(rs []wrkResult) wrkResult {
 	var m wrkResult
 	for _, r := range rs {
 		m.rate += r.rate / float64(len(rs))
 		m.p50 += r.p50 / time.Duration(len(rs))
 		m.p99 += r.p99 / time.Duration(len(rs))
+		m.cpu += r.cpu / float64(len(rs))
 	}
 	return m
 }
