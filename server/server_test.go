@@ -623,3 +623,18 @@ func FuzzQueryValue(f *testing.F) {
 		}
 	})
 }
+
+// TestSingleEventAnswersInOneWrite: a cache hit and a failure are the
+// stream's only event, written unflushed, so that net/http sends headers
+// and body at once with a Content-Length instead of chunks.
+func TestSingleEventAnswersInOneWrite(t *testing.T) {
+	image := binderbuild.ImageName("registry.example.com/binder/", "org-repo", sha)
+	ts := newTestServer(t, Config{APIOnly: true}, Deps{Images: present(image)})
+	for _, path := range []string{"/build/gh/org/repo/HEAD?build_only=true", "/build/nope/org/repo/HEAD?build_only=true"} {
+		resp, body := get(t, ts.URL, path)
+		if resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) != 0 {
+			t.Errorf("%s: Content-Length %d, Transfer-Encoding %q for a body of %d bytes (%q), want one write with its length",
+				path, resp.ContentLength, resp.TransferEncoding, len(body), body)
+		}
+	}
+}
