@@ -86,38 +86,51 @@ func FromLogLine(line []byte) Event {
 
 const hex = "0123456789abcdef"
 
-// writeString writes s as a JSON string with Python's ensure_ascii escaping.
+// writeString writes s as a JSON string with Python's ensure_ascii
+// escaping: printable ASCII as is (runs of it in one write), everything
+// else, DEL included, escaped.
 func writeString(b *bytes.Buffer, s string) {
 	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r < 0x20:
-			writeU(b, r)
-		case r < utf8.RuneSelf:
-			b.WriteByte(byte(r))
-		case r > 0xffff:
-			r -= 0x10000
-			writeU(b, 0xd800+(r>>10))
-			writeU(b, 0xdc00+(r&0x3ff))
-		default:
-			writeU(b, r)
+	for len(s) > 0 {
+		n := 0
+		for n < len(s) && s[n] >= 0x20 && s[n] < 0x7f && s[n] != '"' && s[n] != '\\' {
+			n++
 		}
+		b.WriteString(s[:n])
+		if n == len(s) {
+			break
+		}
+		r, size := utf8.DecodeRuneInString(s[n:])
+		writeEscaped(b, r)
+		s = s[n+size:]
 	}
 	b.WriteByte('"')
+}
+
+// writeEscaped writes r as json.dumps escapes it.
+func writeEscaped(b *bytes.Buffer, r rune) {
+	switch {
+	case r == '"':
+		b.WriteString(`\"`)
+	case r == '\\':
+		b.WriteString(`\\`)
+	case r == '\n':
+		b.WriteString(`\n`)
+	case r == '\r':
+		b.WriteString(`\r`)
+	case r == '\t':
+		b.WriteString(`\t`)
+	case r == '\b':
+		b.WriteString(`\b`)
+	case r == '\f':
+		b.WriteString(`\f`)
+	case r > 0xffff:
+		r -= 0x10000
+		writeU(b, 0xd800+(r>>10))
+		writeU(b, 0xdc00+(r&0x3ff))
+	default:
+		writeU(b, r)
+	}
 }
 
 func writeU(b *bytes.Buffer, r rune) {

@@ -15,7 +15,8 @@ func TestNew(t *testing.T) {
 		{"message", Message("waiting", "Waiting for build to start...\n"), `{"phase": "waiting", "message": "Waiting for build to start...\n"}`},
 		{"status", Failed(400, "Missing Accept header: text/event-stream\n"), `{"phase": "failed", "status_code": 400, "message": "Missing Accept header: text/event-stream\n"}`},
 		{"no status", Failed(0, "No provider found for prefix x\n"), `{"phase": "failed", "message": "No provider found for prefix x\n"}`},
-		{"ensure_ascii", Message("unknown", "ü😀\"\\\t\x01/<>&\x7f"), `{"phase": "unknown", "message": "\u00fc\ud83d\ude00\"\\\t\u0001/<>&` + "\x7f" + `"}`},
+		{"ensure_ascii", Message("unknown", "ü😀\"\\\t\x01/<>&\x7f"), `{"phase": "unknown", "message": "\u00fc\ud83d\ude00\"\\\t\u0001/<>&\u007f"}`}, // as python3 -c 'import json; print(json.dumps({"m": "\x7f"}))'
+
 		{"invalid utf-8", Message("unknown", "a\xffb"), `{"phase": "unknown", "message": "a\ufffdb"}`},
 	}
 	for _, tc := range tests {

@@ -156,19 +156,19 @@ func (o *object) str(k, v string) {
 
 func (o *object) boolean(k string, v bool) {
 	o.key(k)
-	o.b.WriteString(strconv.FormatBool(v))
+	o.b.Write(strconv.AppendBool(o.b.AvailableBuffer(), v))
 }
 
 func (o *object) integer(k string, v int) {
 	o.key(k)
-	o.b.WriteString(strconv.Itoa(v))
+	o.b.Write(strconv.AppendInt(o.b.AvailableBuffer(), int64(v), 10))
 }
 
 // seconds writes d in seconds, to the microsecond.
 func (o *object) seconds(k string, d time.Duration) {
 	o.key(k)
 	s := math.Max(0, math.Round(d.Seconds()*1e6)/1e6)
-	o.b.WriteString(strconv.FormatFloat(s, 'f', -1, 64))
+	o.b.Write(strconv.AppendFloat(o.b.AvailableBuffer(), s, 'f', -1, 64))
 }
 
 // bytes closes the object and returns it.
