@@ -110,15 +110,16 @@ func parseGitHubSpec(spec string) (githubSpec, error) {
 	if err := checkSpec(spec); err != nil {
 		return githubSpec{}, err
 	}
-	parts := strings.SplitN(spec, "/", 3)
-	if len(parts) != 3 {
+	user, rest, _ := strings.Cut(spec, "/")
+	repo, rawRef, ok := strings.Cut(rest, "/")
+	if !ok {
 		msg := fmt.Sprintf(`Spec is not of the form "user/repo/ref", provided: "%s".`, spec)
-		if len(parts) == 2 && parts[1] != "main" && parts[1] != "master" && parts[1] != "HEAD" {
+		if strings.Contains(spec, "/") && rest != "main" && rest != "master" && rest != "HEAD" {
 			msg += fmt.Sprintf(` Did you mean "%s/HEAD"?`, spec)
 		}
 		return githubSpec{}, &userError{msg: msg}
 	}
-	s := githubSpec{user: parts[0], repo: strings.TrimSuffix(parts[1], ".git"), rawRef: parts[2]}
+	s := githubSpec{user: user, repo: strings.TrimSuffix(repo, ".git"), rawRef: rawRef}
 	if !validRepoName(s.user) || !validRepoName(s.repo) {
 		return githubSpec{}, userErrorf(`Invalid GitHub repository "%s/%s" in spec "%s": names may only contain letters, digits, "-", "_" and ".".`,
 			s.user, s.repo, spec)
