@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,32 +19,83 @@ import (
 
 const warmPath = "/build/gh/org/repo/HEAD?build_only=true"
 
+// warmHandler is the service's real wiring with the caches warm for
+// warmPath, and upstream's call counters.
+func warmHandler(tb testing.TB) (http.Handler, *fixture, *http.Request) {
+	f := newFixture(tb)
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.stdout = io.Discard
+	cfg.accessLog = io.Discard // as serve: access lines to the log's writer
+	a, err := wire(tb.Context(), cfg, os.Getenv, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, warmPath, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	w := &responseWriter{header: http.Header{}}
+	a.handler.ServeHTTP(w, req) // warm the caches
+	if !strings.Contains(w.body.String(), `"phase": "ready"`) {
+		tb.Fatalf("not a cache hit: %s", w.body.String())
+	}
+	return a.handler, f, req
+}
+
+// responseWriter is what the handler needs of net/http's writer, reused
+// between requests so that it allocates nothing itself.
+type responseWriter struct {
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (w *responseWriter) Header() http.Header              { return w.header }
+func (w *responseWriter) Write(p []byte) (int, error)      { return w.body.Write(p) }
+func (w *responseWriter) WriteHeader(int)                  {}
+func (w *responseWriter) Flush()                           {}
+func (w *responseWriter) SetWriteDeadline(time.Time) error { return nil }
+
+func (w *responseWriter) reset() {
+	w.body.Reset()
+	clear(w.header)
+}
+
 // BenchmarkWarmHitHandler measures the server's own time and allocations
 // for a warm cache hit (ref resolved and image found before), calling the
 // wired handler directly, and counts upstream calls during the loop.
 func BenchmarkWarmHitHandler(b *testing.B) {
-	f := newFixture(b)
-	cfg, err := loadConfig(os.Getenv)
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := wire(b.Context(), cfg, os.Getenv, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest(http.MethodGet, warmPath, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	a.handler.ServeHTTP(httptest.NewRecorder(), req) // warm the caches
+	h, f, req := warmHandler(b)
+	w := &responseWriter{header: http.Header{}}
 	gh, reg := f.github.calls.Load(), f.registry.calls.Load()
 	b.ReportAllocs()
 	for b.Loop() {
-		rec := httptest.NewRecorder()
-		a.handler.ServeHTTP(rec, req)
-		if rec.Body.Len() == 0 {
+		w.reset()
+		h.ServeHTTP(w, req)
+		if w.body.Len() == 0 {
 			b.Fatal("empty response")
 		}
 	}
 	b.ReportMetric(float64(f.github.calls.Load()-gh+f.registry.calls.Load()-reg)/float64(b.N), "upstream-calls/op")
+}
+
+// TestWarmHitAllocations holds the warm path to its allocation budget
+// (issue 17: at most 40 per request) and to no upstream call.
+func TestWarmHitAllocations(t *testing.T) {
+	const budget = 40
+	h, f, req := warmHandler(t)
+	w := &responseWriter{header: http.Header{}}
+	gh, reg := f.github.calls.Load(), f.registry.calls.Load()
+	allocs := testing.AllocsPerRun(200, func() {
+		w.reset()
+		h.ServeHTTP(w, req)
+	})
+	if allocs > budget {
+		t.Errorf("a warm cache hit allocates %.0f times, budget %d", allocs, budget)
+	}
+	if calls := f.github.calls.Load() - gh + f.registry.calls.Load() - reg; calls != 0 {
+		t.Errorf("%d GitHub and registry calls for warm hits, want 0", calls)
+	}
 }
 
 // BenchmarkWarmHit64Clients compares, in one run on one machine, 64
