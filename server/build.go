@@ -15,9 +15,15 @@ import (
 	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
-// handleBuild serves GET {base}build/{provider}/{spec}: resolve the ref,
-// answer from the registry when the image exists, else follow its build.
+// handleBuild serves GET {base}build/{provider}/{spec} when the router
+// matched it (see ServeHTTP for the usual way in).
 func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
+	s.serveBuild(w, r, chi.URLParam(r, "provider"))
+}
+
+// serveBuild resolves the ref, answers from the registry when the image
+// exists, else follows its build.
+func (s *Server) serveBuild(w http.ResponseWriter, r *http.Request, prefix string) {
 	st := startStream(w)
 	li := &launchInfo{}
 	// A build-only request emits no launch event: upstream emits one only
@@ -35,7 +41,6 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, userError(http.StatusBadRequest, "Missing Accept header: text/event-stream"))
 		return
 	}
-	prefix := chi.URLParam(r, "provider")
 	client, err := s.admit(w, r, prefix, s.rawSpec(r, prefix)) // auth, build token, rate limit
 	if err != nil {
 		s.fail(st, r, err)

@@ -119,6 +119,7 @@ type Server struct {
 	beat      *heartbeat
 	health    *healthCache
 	mux       http.Handler
+	build     http.Handler // /build, around the router (routes.go)
 	// limiter counts /build requests; nil when RateLimit is 0.
 	limiter *RateLimiter
 	ctx     context.Context // the server's lifetime, for fan-outs
@@ -164,6 +165,7 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 	}
 	deps.Metrics.countParked(s.parkedClients.Load)
 	s.mux = s.router()
+	s.build = s.buildRoute()
 	return s
 }
 
