@@ -110,7 +110,13 @@ func (c *CachedProvider) Resolve(ctx context.Context, repo binderbuild.Repo) (bi
 		c.metrics.observeResolution(repo.Provider, outcomeCached, c.now().Sub(start))
 		return rebase(e.res, repo), e.err
 	}
+	return c.resolveShared(ctx, key, repo, start)
+}
 
+// resolveShared resolves a repository missing from the cache, once for all
+// the callers asking at the same time. It is apart from Resolve so that a
+// cache hit's stack frame stays small.
+func (c *CachedProvider) resolveShared(ctx context.Context, key cacheKey, repo binderbuild.Repo, start time.Time) (binderbuild.Resolved, error) {
 	res, err := c.group.Do(ctx, key, func(ctx context.Context) (binderbuild.Resolved, error) {
 		if e, ok := c.lookup(key, c.now()); ok {
 			return e.res, e.err // filled while this caller was on its way

@@ -212,6 +212,14 @@ func (s *Server) resolve(ctx context.Context, st *stream, p Provider, repo binde
 	if err == nil {
 		return res, nil
 	}
+	return s.resolveFailed(ctx, st, p, repo, err)
+}
+
+// resolveFailed explains a failed resolution or retries it with HEAD. It
+// is apart from resolve to keep the frame of every request's path small:
+// an idle keep-alive connection keeps the stack its request grew.
+func (s *Server) resolveFailed(ctx context.Context, st *stream, p Provider, repo binderbuild.Repo, err error) (binderbuild.Resolved, error) {
+	var res binderbuild.Resolved
 	key := repo.Provider + ":" + repo.Spec
 	if !errors.Is(err, binderbuild.ErrRefNotFound) {
 		return res, resolveError(key, err)
