@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -228,4 +229,83 @@ func mean(rs []wrkResult) wrkResult {
 		m.cpu += r.cpu / float64(len(rs))
 	}
 	return m
+}
+
+// BenchmarkIdleConnectionMemory measures what an idle keep-alive
+// connection costs each server after one warm build_only request: the
+// growth of its resident memory over 2000 such connections, per
+// connection, for the real binary and for the bare handler.
+func BenchmarkIdleConnectionMemory(b *testing.B) {
+	const conns = 2000
+	bin, err := filepath.Abs(*benchBinary)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := newFixture(b)
+	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
+	frame := "data: " + `{"phase": "ready", "imageName": "` + image + `", "message": "Done! Found built image\n"}` + "\n\n"
+	svcAddr, bareAddr := freeAddrB(b), freeAddrB(b)
+	svcPID := start(b, exec.Command(bin, "serve"), "BINDERBUILD_LISTEN="+svcAddr)
+	barePID := start(b, exec.Command(os.Args[0], "-test.run=^$"), bareEnv+"="+bareAddr, bareFrameEnv+"="+frame)
+	for _, a := range []string{svcAddr, bareAddr} {
+		waitServing(b, "http://"+a+warmPath)
+	}
+	for b.Loop() {
+		svc := idleConnBytes(b, svcAddr, svcPID, conns)
+		bare := idleConnBytes(b, bareAddr, barePID, conns)
+		b.ReportMetric(svc, "binderbuild-bytes/idle-conn")
+		b.ReportMetric(bare, "bare-bytes/idle-conn")
+		b.ReportMetric(svc-bare, "extra-bytes/idle-conn")
+	}
+}
+
+// idleConnBytes opens n connections to addr, makes one warm request on
+// each and leaves it open, and returns the growth of process pid's
+// resident memory per connection.
+func idleConnBytes(b *testing.B, addr string, pid, n int) float64 {
+	before := residentBytes(b, pid)
+	req := "GET " + warmPath + " HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\n\r\n"
+	open := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		open = append(open, c)
+		if _, err := c.Write([]byte(req)); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			b.Fatalf("%s: %v", addr, err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s: %s, %v", addr, resp.Status, err)
+		}
+	}
+	time.Sleep(time.Second) // let the servers settle
+	return float64(residentBytes(b, pid)-before) / float64(n)
+}
+
+// residentBytes is process pid's resident set size, from /proc.
+func residentBytes(b *testing.B, pid int) int {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if kb, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kb), "kB")))
+			return n << 10
+		}
+	}
+	b.Fatal("no VmRSS in /proc/<pid>/status")
+	return 0
 }
