@@ -132,3 +132,68 @@ func TestEmitterRedacts(t *testing.T) {
 		t.Errorf("event %s: spec not redacted as expected", got)
 	}
 }
+
+// TestEveryRecordValidates: every record type, with every status, step
+// and cause, empty optional fields and hostile text, matches its schema;
+// the schemas refuse a status or cause they do not know.
+func TestEveryRecordValidates(t *testing.T) {
+	s, err := LoadSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := "org/\"repo\"\\\n\t\x00\x7fü😀/HEAD"
+	var records []Record
+	for _, status := range []string{LaunchSuccess, LaunchFailure} {
+		for _, tok := range []bool{false, true} {
+			records = append(records,
+				Launch{Provider: "GitHub", Spec: "org/repo/HEAD", Ref: "abc", Status: status, BuildToken: tok, Origin: "binder.example.org", RequestOrigin: "same-origin"},
+				Launch{Provider: "Git", Spec: hostile, Status: status, BuildToken: tok})
+		}
+	}
+	base := Build{Name: "r2d-abc", Provider: "GitHub", Spec: hostile, Ref: "abc", Image: "registry.example.com/binder/r2d-abc:abc"}
+	for _, step := range []BuildStep{BuildQueued, BuildStarted} {
+		b := base
+		b.Step, b.Queue = step, time.Second
+		records = append(records, b)
+	}
+	for _, cause := range []Cause{CauseSuccess, CauseFailed, CauseOOM, CauseDeadline, CauseEvicted, CauseUnschedulable, CauseCancelled} {
+		b := base
+		b.Step, b.Cause, b.Duration = BuildFailed, cause, 3*time.Second
+		if cause == CauseSuccess {
+			b.Step, b.CacheHit = BuildSucceeded, true
+			records = append(records, b)
+			b.CacheHit = false
+		}
+		records = append(records, b)
+		b.PhaseTimes = map[string]time.Duration{"waiting": time.Second, "building": 2 * time.Second}
+		records = append(records, b)
+	}
+	sink := &memSink{}
+	e := newTestEmitter(t, sink, nil)
+	for _, r := range records {
+		e.Emit(r)
+	}
+	lines := sink.all()
+	if len(lines) != len(records) {
+		t.Fatalf("%d lines for %d records", len(lines), len(records))
+	}
+	for _, l := range lines {
+		if err := s.ValidateLine([]byte(l)); err != nil {
+			t.Errorf("%s: %v", l, err)
+		}
+	}
+	for _, bad := range []Record{
+		Launch{Provider: "GitHub", Spec: "o/r/HEAD", Status: "maybe"},
+		Build{Step: BuildFailed, Cause: "bad-luck", Name: "n", Provider: "GitHub", Spec: "o/r/HEAD", Image: "i"},
+		Build{Step: "exploded", Name: "n", Provider: "GitHub", Spec: "o/r/HEAD", Image: "i"},
+		Build{Step: BuildSucceeded, Cause: CauseOOM, Name: "n", Provider: "GitHub", Spec: "o/r/HEAD", Image: "i"},
+	} {
+		line, err := e.encode(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.ValidateLine(line) == nil {
+			t.Errorf("the schema accepts %s", line)
+		}
+	}
+}
