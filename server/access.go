@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,22 +9,14 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/binderbuild/binderbuild/auth"
 )
 
 // AccessConfig holds who may use the service, from where, how often and for
 // which repositories (spec build-api.md §9). The zero value allows everything:
 // no authentication, no rate limit, no bans, no CORS.
 type AccessConfig struct {
-	Auth                 string        `default:"none" desc:"authentication of /build: none, jupyterhub (JupyterHub API tokens, checked at BINDERBUILD_JUPYTERHUB_API_URL) or tokens (bearer tokens from BINDERBUILD_AUTH_TOKENS_FILE)"`
-	AuthTokensFile       string        `split_words:"true" desc:"file of accepted bearer tokens for BINDERBUILD_AUTH=tokens: one token per line, optionally preceded by a name and a space ('ci-bot s3cret'); blank lines and lines starting with # are ignored"`
-	JupyterhubApiUrl     string        `split_words:"true" desc:"JupyterHub API URL that checks user tokens (default: $JUPYTERHUB_API_URL, then http://127.0.0.1:8081/hub/api)"`
-	RequiredScopes       []string      `split_words:"true" desc:"comma list of JupyterHub scopes of which a user's token must hold one, e.g. access:services!service=binder (default: from $JUPYTERHUB_OAUTH_ACCESS_SCOPES or $JUPYTERHUB_SERVICE_NAME; empty: every hub user may build)"`
-	AuthCacheTTL         time.Duration `split_words:"true" default:"5m" desc:"how long a valid token check is reused"`
-	AuthNegativeCacheTTL time.Duration `split_words:"true" default:"30s" desc:"how long a rejected token check is reused"`
-
-	HubMaxConcurrentChecks int           `split_words:"true" default:"8" desc:"JupyterHub token checks sent to the hub at once; further checks wait up to BINDERBUILD_HUB_CHECK_QUEUE_TIMEOUT, then fail with 503"`
-	HubCheckQueueTimeout   time.Duration `split_words:"true" default:"5s" desc:"how long a JupyterHub token check waits for a free slot"`
-
 	RateLimit       int           `split_words:"true" default:"0" desc:"build requests allowed per client and BINDERBUILD_RATE_LIMIT_PERIOD (0: no limit); authenticated users are counted by name, others by client IP"`
 	RateLimitPeriod time.Duration `split_words:"true" default:"1h" desc:"rate-limit window (fixed windows starting at a client's first request)"`
 	TrustedProxies  Networks      `split_words:"true" desc:"comma list of CIDRs of reverse proxies (e.g. JupyterHub's proxy) whose X-Forwarded-For / X-Real-Ip headers name the client; headers from other peers are ignored"`
@@ -40,13 +31,6 @@ type AccessConfig struct {
 	BuildTokenSecret      HexSecret `split_words:"true" desc:"hex-encoded HS256 secret of BinderHub build tokens (build_token query); without it every build token is refused"`
 	BuildTokenCheckOrigin bool      `split_words:"true" default:"true" desc:"require a build token's origin claim to match the request's Origin (or Host)"`
 }
-
-// Auth modes of AccessConfig.Auth.
-const (
-	AuthNone       = "none"
-	AuthJupyterHub = "jupyterhub"
-	AuthTokens     = "tokens"
-)
 
 // Networks is a list of IP prefixes, written as a comma list of CIDRs. A
 // bare address counts as a single-address prefix.
@@ -427,8 +411,8 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec
 	}
 	client = s.clientKey(r, user)
 	if tok := queryValue(r, "build_token"); tok != "" {
-		if err := verifyBuildToken(s.cfg.BuildTokenSecret, tok, provider+"/"+rawSpec, requestOrigin(r),
-			s.cfg.BuildTokenCheckOrigin, s.now()); err != nil {
+		bt := auth.BuildTokens{Secret: s.cfg.BuildTokenSecret, CheckOrigin: s.cfg.BuildTokenCheckOrigin, Now: s.now}
+		if err := bt.Verify(tok, provider+"/"+rawSpec, auth.Origin(r)); err != nil {
 			return "", userError(http.StatusForbidden, "Invalid build token")
 		}
 		return client, nil
@@ -448,7 +432,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec
 // clientKey is "user:<name>" for an authenticated user, else "ip:" and the
 // client's address; an IPv6 client is keyed by its /64, the block one
 // subscriber gets, so that rotating addresses within it does not help.
-func (s *Server) clientKey(r *http.Request, user *User) string {
+func (s *Server) clientKey(r *http.Request, user *auth.User) string {
 	if user != nil {
 		return "user:" + user.Name
 	}
@@ -469,15 +453,6 @@ func (s *Server) now() time.Time {
 
 // Validate checks the settings that parsing alone does not.
 func (c AccessConfig) Validate() error {
-	switch c.Auth {
-	case "", AuthNone, AuthJupyterHub:
-	case AuthTokens:
-		if c.AuthTokensFile == "" {
-			return errors.New("BINDERBUILD_AUTH=tokens needs BINDERBUILD_AUTH_TOKENS_FILE")
-		}
-	default:
-		return fmt.Errorf("invalid BINDERBUILD_AUTH=%q: want none, jupyterhub or tokens", c.Auth)
-	}
 	if c.RateLimit < 0 {
 		return fmt.Errorf("invalid BINDERBUILD_RATE_LIMIT=%d: want 0 (off) or more", c.RateLimit)
 	}

@@ -53,12 +53,14 @@ func (s *Server) launchRequest(r *http.Request, li *launchInfo, res binderbuild.
 		return nil, nil
 	}
 	var user string
-	if s.deps.Auth != nil && s.cfg.Auth == AuthJupyterHub {
+	if s.deps.Auth != nil {
 		u, err := s.authenticate(r) // cached: admit checked the token already
 		if err != nil {
 			return nil, err
 		}
-		user = u.Name
+		if u.Hub {
+			user = u.Name
+		}
 	}
 	li.launch = true
 	lr := &launchReq{

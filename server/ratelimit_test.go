@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/auth"
 )
 
 // clock is an injectable time source.
@@ -137,7 +138,7 @@ func TestRateLimitStream(t *testing.T) {
 	}
 
 	// Authenticated users are counted by name, not by address.
-	ta, err := LoadTokenAuth(tokens)
+	ta, err := auth.LoadTokenAuth(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,10 +21,10 @@ func TestAccessConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := cfg.AccessConfig
-	if a.JupyterhubApiUrl != "http://hub:8081/hub/api" || strings.Join(a.RequiredScopes, ",") != "access:services!service=binder" {
-		t.Errorf("hub settings = %q %q, want them from JUPYTERHUB_API_URL and JUPYTERHUB_SERVICE_NAME", a.JupyterhubApiUrl, a.RequiredScopes)
+	if h := cfg.AuthConfig; h.JupyterhubApiUrl != "http://hub:8081/hub/api" || strings.Join(h.RequiredScopes, ",") != "access:services!service=binder" {
+		t.Errorf("hub settings = %q %q, want them from JUPYTERHUB_API_URL and JUPYTERHUB_SERVICE_NAME", h.JupyterhubApiUrl, h.RequiredScopes)
 	}
+	a := cfg.AccessConfig
 	if len(a.BanNetworks) != 2 || a.BanNetworks[1].Label != "docs" || a.BanNetworks[1].Prefix.String() != "2001:db8::/32" {
 		t.Errorf("ban networks = %v", a.BanNetworks)
 	}

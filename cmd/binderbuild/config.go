@@ -12,6 +12,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/binderbuild/binderbuild/auth"
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
 	"github.com/binderbuild/binderbuild/launcher"
@@ -27,6 +28,7 @@ type config struct {
 	Listen   string `default:":8585" desc:"address to listen on"`
 	LogLevel string `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
 	server.Config
+	AuthConfig
 
 	GithubApiUrl       string        `split_words:"true" default:"https://api.github.com" desc:"GitHub API base URL (GitHub Enterprise: https://<host>/api/v3)"`
 	GithubHostname     string        `split_words:"true" default:"github.com" desc:"GitHub host of repository URLs"`
@@ -80,6 +82,10 @@ type config struct {
 	kubeTransport func(http.RoundTripper) http.RoundTripper
 }
 
+// AuthConfig names auth.Config for embedding beside server.Config: its
+// variables keep their unprefixed names (BINDERBUILD_AUTH, ...).
+type AuthConfig = auth.Config
+
 // loadConfig reads the environment. An invalid setting is one error line
 // naming the variable.
 func loadConfig(getenv func(string) string) (config, error) {
@@ -106,7 +112,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	fallback(&cfg.DataDir, defaultDataDir(getenv))
 	cfg.Push = cfg.UseRegistry && cfg.ImagePrefix != ""
 	cfg.BaseURL = server.NormalizeBaseURL(cfg.BaseURL)
-	if err := cfg.AccessConfig.FromJupyterHubEnv(getenv); err != nil { // JUPYTERHUB_API_URL, scopes
+	if err := cfg.AuthConfig.FromJupyterHubEnv(getenv); err != nil { // JUPYTERHUB_API_URL, scopes
 		return cfg, err
 	}
 	if err := cfg.launchFromEnv(getenv); err != nil {
@@ -133,6 +139,9 @@ func (c config) validate() error {
 		return fmt.Errorf("invalid BINDERBUILD_EXECUTOR=%q: want kubernetes, local or auto", c.Executor)
 	}
 	if err := c.KubeConfig.Validate(); err != nil {
+		return err
+	}
+	if err := c.AuthConfig.Validate(); err != nil {
 		return err
 	}
 	if err := c.AccessConfig.Validate(); err != nil {

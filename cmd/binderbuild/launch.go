@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/binderbuild/binderbuild/auth"
 	"github.com/binderbuild/binderbuild/launcher"
 	"github.com/binderbuild/binderbuild/server"
 	"github.com/binderbuild/binderbuild/web"
@@ -70,7 +71,7 @@ func newLauncher(cfg config, kube kubernetes.Interface, log *slog.Logger) (serve
 	}
 	log.Info("launch mode: servers start through JupyterHub", "hub_url", cfg.HubURL)
 	var health []server.HealthCheck
-	if cfg.Auth != server.AuthJupyterHub {
+	if cfg.Auth != auth.JupyterHub {
 		health = append(health, server.HealthCheck{Service: "JupyterHub API", Check: l.Check})
 	}
 	return l, health, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/binderbuild/binderbuild/auth"
 	"github.com/binderbuild/binderbuild/builder"
 	"k8s.io/client-go/kubernetes"
 
@@ -64,11 +65,13 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	if err := startUpgrades(ctx, getenv, log); err != nil {
 		return nil, err
 	}
-	auth, authHealth, err := server.NewAuth(cfg.AccessConfig, &http.Client{Timeout: 30 * time.Second}, log)
+	authn, hubCheck, err := auth.New(cfg.AuthConfig, &http.Client{Timeout: 30 * time.Second}, log)
 	if err != nil {
 		return nil, err
 	}
-	health = append(health, authHealth...)
+	if hubCheck != nil {
+		health = append(health, server.HealthCheck{Service: "JupyterHub API", Check: hubCheck})
+	}
 	launch, launchHealth, err := newLauncher(cfg, kube, log)
 	if err != nil {
 		return nil, err
@@ -91,7 +94,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		Log:            log,
 		AccessLog:      cfg.accessLog,
 		Redactor:       cfg.redactor(),
-		Auth:           auth,
+		Auth:           authn,
 		Launcher:       launch,
 	})
 	return &app{handler: srv, close: func() { shared.Wait(); closeEmitter(emitter, log); registryStopped() }}, nil
