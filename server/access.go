@@ -54,8 +54,8 @@ func (n *Networks) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// Contains reports whether one of the prefixes contains ip.
-func (n Networks) Contains(ip netip.Addr) bool {
+// contains reports whether one of the prefixes contains ip.
+func (n Networks) contains(ip netip.Addr) bool {
 	for _, p := range n {
 		if p.Contains(ip) {
 			return true
@@ -122,8 +122,8 @@ func (b *BanList) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// Match returns the label of the first network containing ip.
-func (b BanList) Match(ip netip.Addr) (string, bool) {
+// match returns the label of the first network containing ip.
+func (b BanList) match(ip netip.Addr) (string, bool) {
 	if !ip.IsValid() {
 		return "", false
 	}
@@ -149,7 +149,7 @@ func (s *SpecPatterns) UnmarshalText(text []byte) error {
 		if strings.TrimSpace(p) == "" {
 			continue
 		}
-		re, err := CompileSpecPattern(p)
+		re, err := compileSpecPattern(p)
 		if err != nil {
 			return err
 		}
@@ -161,8 +161,8 @@ func (s *SpecPatterns) UnmarshalText(text []byte) error {
 
 var unsupportedSyntax = regexp.MustCompile(`\(\?<?[=!]|\\[1-9]`)
 
-// CompileSpecPattern compiles one spec pattern as (?i)^(?:p).
-func CompileSpecPattern(p string) (*regexp.Regexp, error) {
+// compileSpecPattern compiles one spec pattern as (?i)^(?:p).
+func compileSpecPattern(p string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(`(?i)^(?:` + p + `)`)
 	if err != nil {
 		if unsupportedSyntax.MatchString(p) {
@@ -216,8 +216,8 @@ func splitPatterns(s string) []string {
 	return append(out, cur.String())
 }
 
-// MatchAny reports whether one pattern matches spec.
-func (s SpecPatterns) MatchAny(spec string) bool {
+// matchAny reports whether one pattern matches spec.
+func (s SpecPatterns) matchAny(spec string) bool {
 	for _, re := range s {
 		if re.MatchString(spec) {
 			return true
@@ -236,17 +236,17 @@ func (s SpecPatterns) String() string {
 	return strings.Join(out, ",")
 }
 
-// SpecBanned is upstream's is_banned: a banned pattern matches, or allowed
+// specBanned is upstream's is_banned: a banned pattern matches, or allowed
 // patterns are set and none matches.
-func (c AccessConfig) SpecBanned(spec string) bool {
-	if c.BannedSpecs.MatchAny(spec) {
+func (c AccessConfig) specBanned(spec string) bool {
+	if c.BannedSpecs.matchAny(spec) {
 		return true
 	}
-	return len(c.AllowedSpecs) > 0 && !c.AllowedSpecs.MatchAny(spec)
+	return len(c.AllowedSpecs) > 0 && !c.AllowedSpecs.matchAny(spec)
 }
 
-// HighQuota is upstream's has_higher_quota.
-func (c AccessConfig) HighQuota(spec string) bool { return c.HighQuotaSpecs.MatchAny(spec) }
+// highQuota is upstream's has_higher_quota.
+func (c AccessConfig) highQuota(spec string) bool { return c.HighQuotaSpecs.matchAny(spec) }
 
 // HexSecret is a secret written in hex, as upstream's build_token_secret.
 type HexSecret []byte
@@ -275,7 +275,7 @@ func (h HexSecret) String() string {
 // values are ignored, as upstream's tornado does.
 func (c AccessConfig) clientIP(r *http.Request) netip.Addr {
 	peer := peerAddr(r)
-	if !peer.IsValid() || !c.TrustedProxies.Contains(peer) {
+	if !peer.IsValid() || !c.TrustedProxies.contains(peer) {
 		return peer
 	}
 	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
@@ -287,7 +287,7 @@ func (c AccessConfig) clientIP(r *http.Request) netip.Addr {
 				break
 			}
 			client = a.Unmap().WithZone("")
-			if !c.TrustedProxies.Contains(client) {
+			if !c.TrustedProxies.contains(client) {
 				break
 			}
 		}
@@ -316,7 +316,7 @@ func (s *Server) banned(r *http.Request) error {
 	if len(s.cfg.BanNetworks) == 0 {
 		return nil
 	}
-	if label, ok := s.cfg.BanNetworks.Match(s.cfg.clientIP(r)); ok {
+	if label, ok := s.cfg.BanNetworks.match(s.cfg.clientIP(r)); ok {
 		return userError(http.StatusForbidden, "Requests from "+label+" are not allowed")
 	}
 	return nil
@@ -325,7 +325,7 @@ func (s *Server) banned(r *http.Request) error {
 // checkSpec refuses banned specs (§2 step 10). The message has no final
 // newline, as upstream's.
 func (s *Server) checkSpec(r *http.Request, spec string) error {
-	if s.cfg.SpecBanned(spec) {
+	if s.cfg.specBanned(spec) {
 		s.log.InfoContext(r.Context(), "banned spec refused", "spec", spec)
 		return &requestError{msg: "Sorry, " + spec + " is not allowed to launch. Please contact admins for more info!"}
 	}
@@ -420,7 +420,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec
 	if s.limiter == nil {
 		return client, nil
 	}
-	rl, err := s.limiter.Increment(client)
+	rl, err := s.limiter.increment(client)
 	if err != nil {
 		s.log.InfoContext(r.Context(), "rate limit exceeded", "client", client, "reset", rl.Reset)
 		return "", err

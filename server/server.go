@@ -59,11 +59,13 @@ type ImageChecker interface {
 	Exists(ctx context.Context, image string) (bool, error)
 }
 
-// Builder starts or joins the build of an image and returns its log. ctx is
-// the client's: it ends when the client stops following the build, and a
-// build still queued when all its clients have left may be dropped.
+// Builder starts or joins the build of an image and returns its log, and
+// whether the request joined a build already running (counted apart in
+// binderbuild_build_requests_total). ctx is the client's: it ends when the
+// client stops following the build, and a build still queued when all its
+// clients have left may be dropped.
 type Builder interface {
-	Build(ctx context.Context, req binderbuild.BuildRequest) (*events.Log, error)
+	Join(ctx context.Context, req binderbuild.BuildRequest) (log *events.Log, joined bool, err error)
 }
 
 // HealthCheck is one dependency reported by /health.
@@ -121,7 +123,7 @@ type Server struct {
 	mux       http.Handler
 	build     http.Handler // /build, around the router (routes.go)
 	// limiter counts /build requests; nil when RateLimit is 0.
-	limiter *RateLimiter
+	limiter *rateLimiter
 	ctx     context.Context // the server's lifetime, for fan-outs
 
 	requestIDs *requestIDs // ids of requests without an X-Request-Id
@@ -161,7 +163,7 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 		s.providers[p.Prefix()] = p
 	}
 	if cfg.RateLimit > 0 {
-		s.limiter = NewRateLimiter(cfg.RateLimit, cfg.RateLimitPeriod, deps.Now)
+		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateLimitPeriod, deps.Now)
 	}
 	deps.Metrics.countParked(s.parkedClients.Load)
 	s.mux = s.router()

@@ -28,7 +28,7 @@ func TestAccessConfig(t *testing.T) {
 	if len(a.BanNetworks) != 2 || a.BanNetworks[1].Label != "docs" || a.BanNetworks[1].Prefix.String() != "2001:db8::/32" {
 		t.Errorf("ban networks = %v", a.BanNetworks)
 	}
-	if len(a.TrustedProxies) != 2 || len(a.BannedSpecs) != 2 || !a.SpecBanned("xx/y") || a.RateLimit != 10 ||
+	if len(a.TrustedProxies) != 2 || len(a.BannedSpecs) != 2 || !a.BannedSpecs[1].MatchString("xx/y") || a.RateLimit != 10 ||
 		a.RateLimitPeriod.Hours() != 1 || string(a.BuildTokenSecret) != "\x00\xff" || !a.BuildTokenCheckOrigin {
 		t.Errorf("access settings = %+v", a)
 	}
