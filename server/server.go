@@ -29,7 +29,8 @@ type Config struct {
 	ImagePrefix        string        `split_words:"true" desc:"prefix of built image names, e.g. registry.example.com/binder/r2d- (empty: the embedded registry, see BINDERBUILD_EMBEDDED_REGISTRY_LISTEN)"`
 	// FallbackDelay is the pause before retrying a GitHub master/main link
 	// with HEAD; upstream waits 10 s on purpose so broken links get fixed.
-	FallbackDelay time.Duration `ignored:"true"`
+	// Zero: no pause.
+	FallbackDelay time.Duration `split_words:"true" default:"10s" desc:"pause after the 'Trying again with HEAD' event of a GitHub link to a missing master or main branch, before building HEAD (upstream: 10s, so that broken links get fixed; 0: none)"`
 	// MetricsToken guards /metrics and the details of /health.
 	MetricsToken string `split_words:"true" desc:"bearer token that /metrics and the details of /health require (secret); without it /metrics is open, and /health shows its details unless authentication is on"`
 	// HealthCacheTTL keeps probes from turning into load on the dependencies.

@@ -27,6 +27,9 @@ func TestUpstreamConfig(t *testing.T) {
 		t.Errorf("bounds = %d, %s, %d, %s; want 16, 10s, 8, 5s", cfg.MaxConcurrentLookups, cfg.LookupQueueTimeout,
 			cfg.HubMaxConcurrentChecks, cfg.HubCheckQueueTimeout)
 	}
+	if cfg.FallbackDelay != 10*time.Second {
+		t.Errorf("FallbackDelay = %s, want upstream's 10s", cfg.FallbackDelay)
+	}
 
 	t.Setenv("BINDERBUILD_GITHUB_GIT_CREDENTIALS", `username=gh\npassword=x`)
 	t.Setenv("BINDERBUILD_GITLAB_GIT_CREDENTIALS", `username=binderhub\npassword=gl`)
