@@ -18,7 +18,7 @@ import (
 type Config struct {
 	Auth                 string        `default:"none" desc:"authentication of /build: none, jupyterhub (JupyterHub API tokens, checked at BINDERBUILD_JUPYTERHUB_API_URL) or tokens (bearer tokens from BINDERBUILD_AUTH_TOKENS_FILE)"`
 	AuthTokensFile       string        `split_words:"true" desc:"file of accepted bearer tokens for BINDERBUILD_AUTH=tokens: one token per line, optionally preceded by a name and a space ('ci-bot s3cret'); blank lines and lines starting with # are ignored"`
-	JupyterhubApiUrl     string        `split_words:"true" desc:"JupyterHub API URL that checks user tokens (default: $JUPYTERHUB_API_URL, then http://127.0.0.1:8081/hub/api)"`
+	JupyterhubApiUrl     string        `split_words:"true" fallback:"JUPYTERHUB_API_URL" desc:"JupyterHub API URL that checks user tokens (unset: http://127.0.0.1:8081/hub/api)"`
 	RequiredScopes       []string      `split_words:"true" desc:"comma list of JupyterHub scopes of which a user's token must hold one, e.g. access:services!service=binder (default: from $JUPYTERHUB_OAUTH_ACCESS_SCOPES or $JUPYTERHUB_SERVICE_NAME; empty: every hub user may build)"`
 	AuthCacheTTL         time.Duration `split_words:"true" default:"5m" desc:"how long a valid token check is reused"`
 	AuthNegativeCacheTTL time.Duration `split_words:"true" default:"30s" desc:"how long a rejected token check is reused"`

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"time"
-
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/binderbuild/binderbuild/auth"
 	"github.com/binderbuild/binderbuild/builder"
@@ -21,9 +18,9 @@ import (
 )
 
 // config is every setting of `binderbuild serve`, read from BINDERBUILD_*
-// variables. Fields use split_words rather than envconfig:"NAME" tags, since
-// a tag also makes envconfig fall back to the unprefixed $NAME (a stray
-// $BASE_URL or $GITHUB_TOKEN would be read); hence names like GithubApiUrl.
+// variables by loadSettings, named from the fields as envconfig names them
+// (split_words: GithubApiUrl is BINDERBUILD_GITHUB_API_URL). Other names a
+// setting accepts are in its fallback tag.
 type config struct {
 	Listen   string `default:":8585" desc:"address to listen on"`
 	LogLevel string `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
@@ -32,12 +29,12 @@ type config struct {
 
 	GithubApiUrl       string        `split_words:"true" default:"https://api.github.com" desc:"GitHub API base URL (GitHub Enterprise: https://<host>/api/v3)"`
 	GithubHostname     string        `split_words:"true" default:"github.com" desc:"GitHub host of repository URLs"`
-	GithubToken        string        `split_words:"true" desc:"GitHub access token (secret); falls back to GITHUB_ACCESS_TOKEN"`
+	GithubToken        string        `split_words:"true" fallback:"GITHUB_ACCESS_TOKEN" desc:"GitHub access token (secret)"`
 	GithubClientId     string        `split_words:"true" desc:"GitHub OAuth app client id; with BINDERBUILD_GITHUB_CLIENT_SECRET and no token, API calls use it for the higher rate limit"`
 	GithubClientSecret string        `split_words:"true" desc:"GitHub OAuth app client secret (secret)"`
 	GitlabUrl          string        `split_words:"true" default:"https://gitlab.com" desc:"GitLab base URL"`
-	GitlabAccessToken  string        `split_words:"true" desc:"GitLab access token (secret); falls back to GITLAB_ACCESS_TOKEN"`
-	GitlabPrivateToken string        `split_words:"true" desc:"GitLab private token (secret); falls back to GITLAB_PRIVATE_TOKEN"`
+	GitlabAccessToken  string        `split_words:"true" fallback:"GITLAB_ACCESS_TOKEN" desc:"GitLab access token (secret)"`
+	GitlabPrivateToken string        `split_words:"true" fallback:"GITLAB_PRIVATE_TOKEN" desc:"GitLab private token (secret)"`
 	GitAllowedHosts    []string      `split_words:"true" desc:"comma list of git hosts (host or host:port) allowed even though they resolve to private or loopback addresses"`
 	GitAllowedSchemes  []string      `split_words:"true" default:"https,http,git" desc:"URL schemes the git provider accepts"`
 	RefCacheTTL        time.Duration `split_words:"true" default:"60s" desc:"how long a resolved branch or tag is reused before asking the provider again"`
@@ -86,25 +83,15 @@ type config struct {
 // variables keep their unprefixed names (BINDERBUILD_AUTH, ...).
 type AuthConfig = auth.Config
 
-// loadConfig reads the environment. An invalid setting is one error line
-// naming the variable.
-func loadConfig(getenv func(string) string) (config, error) {
+// loadConfig reads the settings through lookup (os.LookupEnv in serve). An
+// invalid setting is one error line naming the variable.
+func loadConfig(lookup lookupFunc) (config, error) {
 	var cfg config
-	if err := envconfig.Process(envPrefix, &cfg); err != nil {
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			return cfg, fmt.Errorf("invalid %s=%q: %v", pe.KeyName, pe.Value, pe.Err)
-		}
+	if err := loadSettings(envPrefix, &cfg, lookup); err != nil {
 		return cfg, err
 	}
-	fallback(&cfg.GithubToken, getenv("GITHUB_ACCESS_TOKEN"))
-	fallback(&cfg.GitlabAccessToken, getenv("GITLAB_ACCESS_TOKEN"))
-	fallback(&cfg.GitlabPrivateToken, getenv("GITLAB_PRIVATE_TOKEN"))
-	// binderhub-service's chart sets these; they replace its Python config.
-	fallback(&cfg.BuildNamespace, getenv("BUILD_NAMESPACE"))
-	fallback(&cfg.BuildNamespace, getenv("NAMESPACE"))
-	fallback(&cfg.BuildNamespace, "default")
-	fallback(&cfg.PushSecret, getenv("PUSH_SECRET_NAME"))
+	getenv := func(k string) string { v, _ := lookup(k); return v }
+	// binderhub-service's chart sets NAMESPACE and HELM_RELEASE_NAME.
 	if ns, release := getenv("NAMESPACE"), getenv("HELM_RELEASE_NAME"); ns != "" && release != "" {
 		fallback(&cfg.DockerHost, "/var/run/"+ns+"-"+release+"/docker-api/docker-api.sock")
 	}

@@ -27,9 +27,9 @@ func uiOptions(l server.Launcher) []web.Option {
 type LaunchSettings launcher.Config
 
 // launchFromEnv fills what JupyterHub gives its services, as upstream:
-// the API token and URL, and the named-server settings.
+// the API URL and the named-server settings (the API token is a fallback
+// of BINDERBUILD_HUB_API_TOKEN).
 func (c *config) launchFromEnv(getenv func(string) string) error {
-	fallback(&c.HubAPIToken, getenv("JUPYTERHUB_API_TOKEN"))
 	c.HubAPIURL = getenv("JUPYTERHUB_API_URL")
 	fallback(&c.QuotaNamespace, c.BuildNamespace)
 	if getenv("BINDERBUILD_ALLOW_NAMED_SERVERS") == "" && getenv("JUPYTERHUB_ALLOW_NAMED_SERVERS") == "true" {
