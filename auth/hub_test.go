@@ -17,27 +17,17 @@ import (
 	"github.com/binderbuild/binderbuild/internal/fakehub"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+// testClock returns a clock starting at a fixed time and a function that
+// moves it on.
+func testClock() (now func() time.Time, advance func(time.Duration)) {
+	var offset atomic.Int64
+	start := time.Unix(1_700_000_000, 0)
+	return func() time.Time { return start.Add(time.Duration(offset.Load())) },
+		func(d time.Duration) { offset.Add(int64(d)) }
 }
 
-func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func writeTokens(t *testing.T, content string) string {
+// tokensFile is a tokens file holding content.
+func tokensFile(t *testing.T, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -54,8 +44,8 @@ func TestHubAuthCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newClock()
-	auth.cache.now = clk.Now
+	now, advance := testClock()
+	auth.cache.now = now
 	ctx := context.Background()
 	check := func(token string, wantUser string) {
 		t.Helper()
@@ -92,13 +82,13 @@ func TestHubAuthCache(t *testing.T) {
 	if n := hub.Count("tok-hub-502"); n != 2 {
 		t.Errorf("hub asked %d times during a hub failure, want 2 (failures are not cached)", n)
 	}
-	clk.Add(31 * time.Second)
+	advance(31 * time.Second)
 	check("tok-unknown", "")
 	check("alice-token", "alice")
 	if a, n := hub.Count("alice-token"), hub.Count("tok-unknown"); a != 1 || n != 2 {
 		t.Errorf("after 31 s: hub asked %d (valid), %d (rejected) times, want 1, 2", a, n)
 	}
-	clk.Add(5 * time.Minute)
+	advance(5 * time.Minute)
 	check("alice-token", "alice")
 	if n := hub.Count("alice-token"); n != 2 {
 		t.Errorf("after 5 min: hub asked %d times about a valid token, want 2", n)
@@ -106,8 +96,8 @@ func TestHubAuthCache(t *testing.T) {
 }
 
 func TestTokenCacheBounded(t *testing.T) {
-	clk := newClock()
-	c := newTokenCache(time.Minute, time.Second, 50, clk.Now)
+	now, _ := testClock()
+	c := newTokenCache(time.Minute, time.Second, 50, now)
 	for i := range 500 {
 		c.put(hashToken(fmt.Sprint(i)), &User{Name: "u"})
 		if c.len() > 50 {
@@ -202,7 +192,7 @@ func TestFromJupyterHubEnv(t *testing.T) {
 }
 
 func TestTokenAuth(t *testing.T) {
-	path := writeTokens(t, "# clients\n\nci-bot   s3cret-one\n  s3cret-two  \n")
+	path := tokensFile(t, "# clients\n\nci-bot   s3cret-one\n  s3cret-two  \n")
 	ta, err := LoadTokenAuth(path)
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +208,7 @@ func TestTokenAuth(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"# only comments\n", "a b c\n"} {
-		if _, err := LoadTokenAuth(writeTokens(t, bad)); err == nil {
+		if _, err := LoadTokenAuth(tokensFile(t, bad)); err == nil {
 			t.Errorf("LoadTokenAuth(%q) succeeded, want an error", bad)
 		}
 	}

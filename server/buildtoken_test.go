@@ -1,31 +1,23 @@
 package server
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/binderbuild/binderbuild"
 )
 
-// jwtHS256 mints a token as upstream's /v2/ page does (PyJWT, HS256).
-func jwtHS256(t *testing.T, secret []byte, alg string, claims map[string]any) string {
+// mintBuildToken signs claims as upstream's /v2/ page does (HS256).
+func mintBuildToken(t *testing.T, secret []byte, claims jwt.MapClaims) string {
 	t.Helper()
-	enc := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return base64.RawURLEncoding.EncodeToString(b)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
 	}
-	signing := enc(map[string]string{"alg": alg, "typ": "JWT"}) + "." + enc(claims)
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(signing))
-	return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	return tok
 }
 
 // TestBuildTokenRequests: a valid token exempts from the rate limit, an
@@ -38,7 +30,7 @@ func TestBuildTokenRequests(t *testing.T) {
 		BuildTokenSecret: secret, BuildTokenCheckOrigin: true}}
 	ts := newTestServer(t, cfg, Deps{Images: present(image), Now: clk.Now})
 	host := strings.TrimPrefix(ts.URL, "http://")
-	valid := jwtHS256(t, secret, "HS256", map[string]any{"exp": float64(clk.Now().Add(time.Minute).Unix()),
+	valid := mintBuildToken(t, secret, jwt.MapClaims{"exp": float64(clk.Now().Add(time.Minute).Unix()),
 		"aud": "gh/org/repo/feature%2Fx/", "origin": host})
 	for i := range 3 {
 		_, body := get(t, ts.URL, "/build/gh/org/repo/feature%2Fx/?build_only=true&build_token="+valid)
