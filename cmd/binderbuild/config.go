@@ -27,32 +27,14 @@ type config struct {
 	server.Config
 	AuthConfig
 
-	GithubApiUrl       string        `split_words:"true" default:"https://api.github.com" desc:"GitHub API base URL (GitHub Enterprise: https://<host>/api/v3)"`
-	GithubHostname     string        `split_words:"true" default:"github.com" desc:"GitHub host of repository URLs"`
-	GithubToken        string        `split_words:"true" fallback:"GITHUB_ACCESS_TOKEN" desc:"GitHub access token (secret)"`
-	GithubClientId     string        `split_words:"true" desc:"GitHub OAuth app client id; with BINDERBUILD_GITHUB_CLIENT_SECRET and no token, API calls use it for the higher rate limit"`
-	GithubClientSecret string        `split_words:"true" desc:"GitHub OAuth app client secret (secret)"`
-	GitlabUrl          string        `split_words:"true" default:"https://gitlab.com" desc:"GitLab base URL"`
-	GitlabAccessToken  string        `split_words:"true" fallback:"GITLAB_ACCESS_TOKEN" desc:"GitLab access token (secret)"`
-	GitlabPrivateToken string        `split_words:"true" fallback:"GITLAB_PRIVATE_TOKEN" desc:"GitLab private token (secret)"`
-	GitAllowedHosts    []string      `split_words:"true" desc:"comma list of git hosts (host or host:port) allowed even though they resolve to private or loopback addresses"`
-	GitAllowedSchemes  []string      `split_words:"true" default:"https,http,git" desc:"URL schemes the git provider accepts"`
-	RefCacheTTL        time.Duration `split_words:"true" default:"60s" desc:"how long a resolved branch or tag is reused before asking the provider again"`
+	repoproviders.GitHubConfig
+	repoproviders.GitLabConfig
+	repoproviders.GitConfig
+	RefCacheTTL time.Duration `split_words:"true" default:"60s" desc:"how long a resolved branch or tag is reused before asking the provider again"`
 
-	RepoProviders         []string `split_words:"true" default:"gh,gist,git,gl,zenodo,figshare,hydroshare,dataverse,ckan,swh" desc:"comma list of enabled repository providers (prefixes); default all"`
-	GistAllowSecret       bool     `split_words:"true" default:"false" desc:"allow building secret gists"`
-	DoiResolverUrl        string   `split_words:"true" default:"https://doi.org" desc:"DOI resolver followed for zenodo, figshare and dataverse DOIs"`
-	ZenodoUrl             string   `split_words:"true" default:"https://zenodo.org" desc:"Zenodo base URL"`
-	ZenodoAccessToken     string   `split_words:"true" desc:"Zenodo access token (secret), sent to BINDERBUILD_ZENODO_URL only"`
-	FigshareApiUrl        string   `split_words:"true" default:"https://api.figshare.com/v2" desc:"Figshare API base URL"`
-	FigshareAccessToken   string   `split_words:"true" desc:"Figshare access token (secret), sent to BINDERBUILD_FIGSHARE_API_URL only"`
-	HydroshareUrl         string   `split_words:"true" default:"https://www.hydroshare.org" desc:"HydroShare base URL"`
-	HydroshareAccessToken string   `split_words:"true" desc:"HydroShare access token (secret), sent to BINDERBUILD_HYDROSHARE_URL only"`
-	DataverseApiToken     string   `split_words:"true" desc:"Dataverse API token (secret), sent to BINDERBUILD_DATAVERSE_TOKEN_HOST only"`
-	DataverseTokenHost    string   `split_words:"true" default:"dataverse.harvard.edu" desc:"the Dataverse installation (host or host:port) BINDERBUILD_DATAVERSE_API_TOKEN belongs to"`
-	SwhApiUrl             string   `split_words:"true" default:"https://archive.softwareheritage.org/api/1" desc:"Software Heritage API base URL"`
-	GithubGitCredentials  string   `split_words:"true" desc:"git credentials of builds of GitHub repositories, e.g. username=<token>\\npassword=x-oauth-basic with a literal \\n (secret); git offers them to BINDERBUILD_GITHUB_HOSTNAME only. Default none: the API token never reaches builds"`
-	GitlabGitCredentials  string   `split_words:"true" desc:"git credentials of builds of GitLab repositories, e.g. username=binderhub\\npassword=<token> with a literal \\n (secret); git offers them to the host of BINDERBUILD_GITLAB_URL only. Default none"`
+	RepoProviders   []string `split_words:"true" default:"gh,gist,git,gl,zenodo,figshare,hydroshare,dataverse,ckan,swh" desc:"comma list of enabled repository providers (prefixes); default all"`
+	GistAllowSecret bool     `split_words:"true" default:"false" desc:"allow building secret gists"`
+	repoproviders.ArchiveConfig
 	repoproviders.LimitConfig
 
 	UseRegistry           bool          `split_words:"true" default:"true" desc:"push built images to the registry of BINDERBUILD_IMAGE_PREFIX (without one: the embedded registry) and look for them there; false: no registry, every request builds"`
@@ -98,7 +80,7 @@ func loadConfig(lookup lookupFunc) (config, error) {
 	fallback(&cfg.DockerHost, "/var/run/docker.sock")
 	fallback(&cfg.DataDir, defaultDataDir(getenv))
 	cfg.Push = cfg.UseRegistry && cfg.ImagePrefix != ""
-	cfg.BaseURL = server.NormalizeBaseURL(cfg.BaseURL)
+	cfg.Config.BaseURL = server.NormalizeBaseURL(cfg.Config.BaseURL)
 	if err := cfg.AuthConfig.FromJupyterHubEnv(getenv); err != nil { // JUPYTERHUB_API_URL, scopes
 		return cfg, err
 	}
@@ -146,9 +128,9 @@ func (c config) validate() error {
 	if err := checkProviders(c.RepoProviders); err != nil {
 		return err
 	}
-	for name, v := range map[string]string{"BINDERBUILD_GITHUB_API_URL": c.GithubApiUrl, "BINDERBUILD_GITLAB_URL": c.GitlabUrl,
-		"BINDERBUILD_DOI_RESOLVER_URL": c.DoiResolverUrl, "BINDERBUILD_ZENODO_URL": c.ZenodoUrl, "BINDERBUILD_FIGSHARE_API_URL": c.FigshareApiUrl,
-		"BINDERBUILD_HYDROSHARE_URL": c.HydroshareUrl, "BINDERBUILD_SWH_API_URL": c.SwhApiUrl} {
+	for name, v := range map[string]string{"BINDERBUILD_GITHUB_API_URL": c.APIBaseURL, "BINDERBUILD_GITLAB_URL": c.GitLabConfig.BaseURL,
+		"BINDERBUILD_DOI_RESOLVER_URL": c.DOIResolverURL, "BINDERBUILD_ZENODO_URL": c.ZenodoURL, "BINDERBUILD_FIGSHARE_API_URL": c.FigshareAPIURL,
+		"BINDERBUILD_HYDROSHARE_URL": c.HydroShareURL, "BINDERBUILD_SWH_API_URL": c.SWHAPIURL} {
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("invalid %s=%q: want an http(s) URL", name, v)
 		}

@@ -120,7 +120,7 @@ func serve(ctx context.Context, args []string, lookup lookupFunc, stdout, stderr
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "version", version())
+	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.Config.BaseURL, "version", version())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

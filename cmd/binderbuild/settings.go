@@ -23,9 +23,9 @@ func mapLookup(env map[string]string) lookupFunc {
 }
 
 // setting is one variable of a settings struct. The struct tags are
-// envconfig's (split_words, default, desc, ignored; names as envconfig
-// v1.4.0 derives them), so that the packages' Config types need no import,
-// plus fallback: a comma list of variables read in order when the variable
+// envconfig's (envconfig, split_words, default, desc, ignored; names as
+// envconfig v1.4.0 derives them, without its unprefixed fallback), so that
+// the packages' Config types need no import, plus fallback: a comma list of variables read in order when the variable
 // is unset or empty, the names that JupyterHub and binderhub-service's chart
 // set.
 type setting struct {
@@ -72,6 +72,9 @@ func settingsOf(prefix string, spec any) []setting {
 }
 
 func fieldKey(sf reflect.StructField) string {
+	if name := sf.Tag.Get("envconfig"); name != "" {
+		return name
+	}
 	if sf.Tag.Get("split_words") != "true" {
 		return sf.Name
 	}

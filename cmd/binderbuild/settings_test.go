@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -113,11 +114,22 @@ func TestConfigFallbacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []string{cfg.GithubToken, cfg.GitlabAccessToken, cfg.GitlabPrivateToken, cfg.BuildNamespace, cfg.PushSecret, cfg.HubAPIToken, cfg.JupyterhubApiUrl}
+	got := []string{cfg.GitHubConfig.AccessToken, cfg.GitLabConfig.AccessToken, cfg.PrivateToken, cfg.BuildNamespace, cfg.PushSecret, cfg.HubAPIToken, cfg.JupyterhubApiUrl}
 	if want := []string{"gh", "gla", "glp", "ns", "push", "hub", "http://hub:8081/hub/api"}; !slices.Equal(got, want) {
 		t.Errorf("settings from fallbacks = %q, want %q", got, want)
 	}
 	if cfg, err = loadConfig(newEnv().lookup); err != nil || cfg.BuildNamespace != "default" {
 		t.Errorf("BuildNamespace without any variable = %q, %v; want default", cfg.BuildNamespace, err)
 	}
+}
+
+// TestSettingsGolden pins every variable of serve and its default:
+// deployments set them, so a rename or a new default is a decision
+// (go test -update-local rewrites testdata/settings.golden).
+func TestSettingsGolden(t *testing.T) {
+	var b strings.Builder
+	for _, s := range settingsOf(envPrefix, &config{}) {
+		fmt.Fprintf(&b, "%s=%s\n", s.name, s.def)
+	}
+	golden(t, "settings.golden", b.String())
 }

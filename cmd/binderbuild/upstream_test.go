@@ -18,8 +18,8 @@ func TestUpstreamConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GithubGitCredentials != "" || cfg.GitlabGitCredentials != "" {
-		t.Errorf("git credentials = %q, %q by default, want none", cfg.GithubGitCredentials, cfg.GitlabGitCredentials)
+	if cfg.GitHubConfig.GitCredentials != "" || cfg.GitLabConfig.GitCredentials != "" {
+		t.Errorf("git credentials = %q, %q by default, want none", cfg.GitHubConfig.GitCredentials, cfg.GitLabConfig.GitCredentials)
 	}
 	if cfg.MaxConcurrentLookups != 16 || cfg.LookupQueueTimeout != 10*time.Second ||
 		cfg.HubMaxConcurrentChecks != 8 || cfg.HubCheckQueueTimeout != 5*time.Second {
@@ -39,8 +39,8 @@ func TestUpstreamConfig(t *testing.T) {
 	if cfg, err = loadConfig(env.lookup); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GithubGitCredentials != `username=gh\npassword=x` || cfg.GitlabGitCredentials != `username=binderhub\npassword=gl` {
-		t.Errorf("git credentials = %q, %q", cfg.GithubGitCredentials, cfg.GitlabGitCredentials)
+	if cfg.GitHubConfig.GitCredentials != `username=gh\npassword=x` || cfg.GitLabConfig.GitCredentials != `username=binderhub\npassword=gl` {
+		t.Errorf("git credentials = %q, %q", cfg.GitHubConfig.GitCredentials, cfg.GitLabConfig.GitCredentials)
 	}
 	if cfg.MaxConcurrentLookups != 4 || cfg.LookupQueueTimeout != time.Second ||
 		cfg.HubMaxConcurrentChecks != 2 || cfg.HubCheckQueueTimeout != 0 {
