@@ -94,3 +94,17 @@ func TestOrigin(t *testing.T) {
 		}
 	}
 }
+
+// FuzzVerify: whatever a client sends as build_token, Verify refuses it
+// without panicking (nothing but the secret's holder can sign one).
+func FuzzVerify(f *testing.F) {
+	for _, s := range []string{"a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.", "..", "eyJhbGciOiJub25lIn0.eyJhdWQiOiJ4In0."} {
+		f.Add(s)
+	}
+	bt := BuildTokens{Secret: []byte("0123456789abcdef0123456789abcdef"), CheckOrigin: true}
+	f.Fuzz(func(t *testing.T, token string) {
+		if err := bt.Verify(token, "gh/org/repo/HEAD", "my.host"); err != ErrInvalidBuildToken {
+			t.Fatalf("Verify(%q) = %v, want ErrInvalidBuildToken", token, err)
+		}
+	})
+}
