@@ -120,8 +120,9 @@ func loadSettings(prefix string, spec any, lookup lookupFunc) error {
 	return nil
 }
 
-// setValue parses v into f: text unmarshalers, strings, booleans, numbers,
-// durations, comma lists and comma lists of key:value pairs.
+// setValue parses v into f as envconfig does: text unmarshalers, strings,
+// booleans, numbers (integers in Go syntax: 0x10 is 16), durations, comma
+// lists and comma lists of key:value pairs.
 func setValue(f reflect.Value, v string) error {
 	if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		return u.UnmarshalText([]byte(v))
@@ -135,7 +136,7 @@ func setValue(f reflect.Value, v string) error {
 			return err
 		}
 		f.SetBool(b)
-	case reflect.Int, reflect.Int64:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if f.Type() == reflect.TypeFor[time.Duration]() {
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -149,6 +150,18 @@ func setValue(f reflect.Value, v string) error {
 			return err
 		}
 		f.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(v, 0, f.Type().Bits())
+		if err != nil {
+			return err
+		}
+		f.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		x, err := strconv.ParseFloat(v, f.Type().Bits())
+		if err != nil {
+			return err
+		}
+		f.SetFloat(x)
 	case reflect.Slice:
 		return setList(f, v)
 	case reflect.Map:

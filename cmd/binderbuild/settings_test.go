@@ -38,6 +38,8 @@ type sample struct {
 	Space   string            `fallback:"SPACE" default:"default"`
 	Skipped string            `ignored:"true"`
 	Inner   struct{ On bool }
+	Ratio   float64 `default:"0.5"`
+	Small   uint8   `default:"7"`
 }
 
 func TestLoadSettings(t *testing.T) {
@@ -48,7 +50,7 @@ func TestLoadSettings(t *testing.T) {
 	}{
 		{"defaults", nil, func(s sample) bool {
 			return s.Name == "x" && s.Count == 3 && s.Every == time.Minute && slices.Equal(s.Hosts, []string{"a", "b"}) &&
-				s.Labels["k"] == "v" && s.Token == "" && s.Space == "default" && !s.Inner.On
+				s.Labels["k"] == "v" && s.Token == "" && s.Space == "default" && !s.Inner.On && s.Ratio == 0.5 && s.Small == 7
 		}},
 		{"set", map[string]string{"P_NAME": "y", "P_COUNT": "0x10", "P_EVERY": "2s", "P_HOSTS": "c", "P_LABELS": "a:b,c:d", "P_INNER_ON": "true"}, func(s sample) bool {
 			return s.Name == "y" && s.Count == 16 && s.Every == 2*time.Second && slices.Equal(s.Hosts, []string{"c"}) && s.Labels["c"] == "d" && s.Inner.On
@@ -80,6 +82,7 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{map[string]string{"P_COUNT": "many"}, `invalid P_COUNT="many": strconv.ParseInt: parsing "many": invalid syntax`},
 		{map[string]string{"P_EVERY": "soon"}, `invalid P_EVERY="soon": time: invalid duration "soon"`},
 		{map[string]string{"P_LABELS": "a:b:c"}, `invalid P_LABELS="a:b:c": invalid map item: "a:b:c"`},
+		{map[string]string{"P_SMALL": "300"}, `invalid P_SMALL="300": strconv.ParseUint: parsing "300": value out of range`},
 		{map[string]string{"P_INNER_ON": "maybe"}, `invalid P_INNER_ON="maybe": strconv.ParseBool: parsing "maybe": invalid syntax`},
 	} {
 		var s sample
