@@ -206,6 +206,25 @@ func setMap(f reflect.Value, v string) error {
 	return nil
 }
 
+// writeSettingsMarkdown writes the settings as the Markdown table of
+// docs/settings.md, which the chart's README points to.
+func writeSettingsMarkdown(w io.Writer, prefix string, spec any) {
+	fmt.Fprintln(w, "| Variable | Default | Meaning |")
+	fmt.Fprintln(w, "|---|---|---|")
+	cell := strings.NewReplacer("|", `\|`, "<", "&lt;").Replace
+	for _, s := range settingsOf(prefix, spec) {
+		desc := s.desc
+		if s.fallbacks != nil {
+			desc += "; unset or empty: `$" + strings.Join(s.fallbacks, "`, then `$") + "`"
+		}
+		def := ""
+		if s.def != "" {
+			def = "`" + s.def + "`"
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s |\n", s.name, def, cell(desc))
+	}
+}
+
 // writeSettings prints the table of `serve --help`: every variable with
 // its default, description and fallbacks.
 func writeSettings(w io.Writer, prefix string, spec any) {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -135,4 +137,34 @@ func TestSettingsGolden(t *testing.T) {
 		fmt.Fprintf(&b, "%s=%s\n", s.name, s.def)
 	}
 	golden(t, "settings.golden", b.String())
+}
+
+// settingsDocHeader opens docs/settings.md.
+const settingsDocHeader = `# Settings of binderbuild serve
+
+Generated from the settings' struct tags by ` + "`go test ./cmd/binderbuild -run TestSettingsDoc -update-local`" + `;
+` + "`binderbuild serve --help`" + ` prints the same table. Every setting is an
+environment variable (in the Helm chart: ` + "`extraEnv`" + `). Durations are Go
+durations (` + "`90s`, `5m`" + `), lists are comma-separated, sizes are Kubernetes
+quantities (` + "`16Gi`" + `) unless the name says bytes. Registry retention (` + "`BINDERBUILD_GC_*`" + `) is listed by
+` + "`binderbuild gc --help`" + `.
+
+`
+
+// TestSettingsDoc: docs/settings.md is the table of the settings as the
+// tags describe them.
+func TestSettingsDoc(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(settingsDocHeader)
+	writeSettingsMarkdown(&b, envPrefix, &config{})
+	path := filepath.Join("..", "..", "docs", "settings.md")
+	if *localUpdate {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil || string(want) != b.String() {
+		t.Errorf("%s differs from the settings' tags (%v); run go test ./cmd/binderbuild -run TestSettingsDoc -update-local", path, err)
+	}
 }
