@@ -29,7 +29,7 @@ const (
 
 // PodConfig is the build pod part of the Kubernetes executor's settings.
 type PodConfig struct {
-	BuildNamespace string `split_words:"true" desc:"namespace of build pods (default: $BUILD_NAMESPACE, then $NAMESPACE, then default)"`
+	BuildNamespace string `split_words:"true" fallback:"BUILD_NAMESPACE,NAMESPACE" default:"default" desc:"namespace of build pods"`
 	BuildImage     string `split_words:"true" default:"quay.io/jupyterhub/repo2docker:2024.07.0" desc:"repo2docker image the build pods run"`
 	// DockerHost is the host path (or unix:// URL) of the docker-api socket.
 	DockerHost                   string            `split_words:"true" desc:"host socket of docker-api mounted into build pods (default: /var/run/$NAMESPACE-$HELM_RELEASE_NAME/docker-api/docker-api.sock when both are set, else /var/run/docker.sock)"`
@@ -38,7 +38,7 @@ type PodConfig struct {
 	BuildEphemeralStorageLimit   string            `split_words:"true" desc:"ephemeral-storage limit of build pods"`
 	BuildMemoryRequest           string            `split_words:"true" desc:"memory request of build pods"`
 	BuildMemoryLimit             string            `split_words:"true" desc:"memory limit of build pods"`
-	PushSecret                   string            `split_words:"true" desc:"docker-config Secret mounted into build pods for pushing (default: $PUSH_SECRET_NAME)"`
+	PushSecret                   string            `split_words:"true" fallback:"PUSH_SECRET_NAME" desc:"docker-config Secret mounted into build pods for pushing"`
 	BuildImagePullSecrets        []string          `split_words:"true" desc:"image pull secrets of build pods"`
 	StickyBuilds                 bool              `split_words:"true" default:"false" desc:"prefer the docker-api node that built the repository before (keeps its layer cache warm)"`
 	DockerApiSelector            string            `split_words:"true" default:"app.kubernetes.io/component=docker-api" desc:"label selector of the docker-api pods, for sticky builds"`

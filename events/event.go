@@ -5,9 +5,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Event is one server-sent event: a single line of JSON.
@@ -31,26 +29,19 @@ type Field struct {
 // Python's json.dumps does (", " and ": " separators, non-ASCII as \uXXXX),
 // so that scripts grepping upstream BinderHub streams keep working.
 func New(phase string, fields ...Field) Event {
-	var b bytes.Buffer
-	b.Grow(encodedSize(fields)) // one allocation when nothing needs escaping
-	b.WriteByte('{')
-	for i, f := range fields {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		writeString(&b, f.Key)
-		b.WriteString(": ")
+	var o object
+	o.b.Grow(encodedSize(fields)) // one allocation when nothing needs escaping
+	for _, f := range fields {
 		switch v := f.Value.(type) {
 		case int:
-			b.WriteString(strconv.Itoa(v))
+			o.integer(f.Key, v)
 		case string:
-			writeString(&b, v)
+			o.str(f.Key, v)
 		default:
 			panic("events: unsupported field type")
 		}
 	}
-	b.WriteByte('}')
-	return Event{Phase: phase, Data: b.Bytes()}
+	return Event{Phase: phase, Data: o.bytes()}
 }
 
 // encodedSize is the length of fields' JSON object when no string needs
@@ -99,61 +90,4 @@ func FromLogLine(line []byte) Event {
 		return Event{Phase: strings.ToLower(head.Phase), Data: bytes.Clone(line)}
 	}
 	return Message("unknown", string(line)+"\n")
-}
-
-const hex = "0123456789abcdef"
-
-// writeString writes s as a JSON string with Python's ensure_ascii
-// escaping: printable ASCII as is (runs of it in one write), everything
-// else, DEL included, escaped.
-func writeString(b *bytes.Buffer, s string) {
-	b.WriteByte('"')
-	for len(s) > 0 {
-		n := 0
-		for n < len(s) && s[n] >= 0x20 && s[n] < 0x7f && s[n] != '"' && s[n] != '\\' {
-			n++
-		}
-		b.WriteString(s[:n])
-		if n == len(s) {
-			break
-		}
-		r, size := utf8.DecodeRuneInString(s[n:])
-		writeEscaped(b, r)
-		s = s[n+size:]
-	}
-	b.WriteByte('"')
-}
-
-// writeEscaped writes r as json.dumps escapes it.
-func writeEscaped(b *bytes.Buffer, r rune) {
-	switch {
-	case r == '"':
-		b.WriteString(`\"`)
-	case r == '\\':
-		b.WriteString(`\\`)
-	case r == '\n':
-		b.WriteString(`\n`)
-	case r == '\r':
-		b.WriteString(`\r`)
-	case r == '\t':
-		b.WriteString(`\t`)
-	case r == '\b':
-		b.WriteString(`\b`)
-	case r == '\f':
-		b.WriteString(`\f`)
-	case r > 0xffff:
-		r -= 0x10000
-		writeU(b, 0xd800+(r>>10))
-		writeU(b, 0xdc00+(r&0x3ff))
-	default:
-		writeU(b, r)
-	}
-}
-
-func writeU(b *bytes.Buffer, r rune) {
-	b.WriteString(`\u`)
-	b.WriteByte(hex[r>>12&0xf])
-	b.WriteByte(hex[r>>8&0xf])
-	b.WriteByte(hex[r>>4&0xf])
-	b.WriteByte(hex[r&0xf])
 }

@@ -29,6 +29,26 @@ func TestNew(t *testing.T) {
 	}
 }
 
+// TestNewEscapesAsPython checks the characters around the edges of
+// printable ASCII against python3's json.dumps("...") (ensure_ascii=True):
+// it escapes everything outside " " to "~", so DEL too.
+func TestNewEscapesAsPython(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"\x1f", `"\u001f"`},
+		{" ", `" "`},
+		{"~", `"~"`},
+		{"\x7f", `"\u007f"`},
+		{"\u0080", `"\u0080"`},
+		{"\u2028", `"\u2028"`},
+	}
+	for _, tc := range tests {
+		got := New("", Field{"m", tc.in}).Data
+		if want := `{"m": ` + tc.want + `}`; string(got) != want {
+			t.Errorf("New(m=%q) = %s, want %s", tc.in, got, want)
+		}
+	}
+}
+
 func TestFromLogLine(t *testing.T) {
 	tests := []struct {
 		line, wantData, wantPhase string

@@ -1,9 +1,6 @@
 package events
 
 import (
-	"bytes"
-	"math"
-	"strconv"
 	"time"
 )
 
@@ -129,53 +126,4 @@ func (b Build) fields(o *object, clean func(string) string) {
 			o.b.Write(p.bytes())
 		}
 	}
-}
-
-// object writes a JSON object with Python's json.dumps separators and
-// escaping, fields in the order written.
-type object struct {
-	b bytes.Buffer
-	n int
-}
-
-func (o *object) key(k string) {
-	if o.n == 0 {
-		o.b.WriteByte('{')
-	} else {
-		o.b.WriteString(", ")
-	}
-	o.n++
-	writeString(&o.b, k)
-	o.b.WriteString(": ")
-}
-
-func (o *object) str(k, v string) {
-	o.key(k)
-	writeString(&o.b, v)
-}
-
-func (o *object) boolean(k string, v bool) {
-	o.key(k)
-	o.b.Write(strconv.AppendBool(o.b.AvailableBuffer(), v))
-}
-
-func (o *object) integer(k string, v int) {
-	o.key(k)
-	o.b.Write(strconv.AppendInt(o.b.AvailableBuffer(), int64(v), 10))
-}
-
-// seconds writes d in seconds, to the microsecond.
-func (o *object) seconds(k string, d time.Duration) {
-	o.key(k)
-	s := math.Max(0, math.Round(d.Seconds()*1e6)/1e6)
-	o.b.Write(strconv.AppendFloat(o.b.AvailableBuffer(), s, 'f', -1, 64))
-}
-
-// bytes closes the object and returns it.
-func (o *object) bytes() []byte {
-	if o.n == 0 {
-		return []byte("{}")
-	}
-	o.b.WriteByte('}')
-	return o.b.Bytes()
 }

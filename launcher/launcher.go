@@ -29,7 +29,7 @@ import (
 type Config struct {
 	HubURL      string `split_words:"true" desc:"public URL of JupyterHub, e.g. https://hub.example.org/; servers' URLs start with it (upstream hub_url)"`
 	HubURLLocal string `split_words:"true" desc:"URL at which this service reaches JupyterHub, when not BINDERBUILD_HUB_URL (upstream hub_url_local); the API is its hub/api/, or $JUPYTERHUB_API_URL when set"`
-	HubAPIToken string `split_words:"true" desc:"JupyterHub API token of this service (secret); falls back to $JUPYTERHUB_API_TOKEN. Needs the scopes servers and admin:users"`
+	HubAPIToken string `split_words:"true" fallback:"JUPYTERHUB_API_TOKEN" desc:"JupyterHub API token of this service (secret). Needs the scopes servers and admin:users"`
 	// HubAPIURL is the Hub API base, set by cmd from $JUPYTERHUB_API_URL;
 	// empty: HubURLLocal + "hub/api/".
 	HubAPIURL               string        `ignored:"true"`

@@ -20,40 +20,40 @@ import (
 // zero value talks to the public services without credentials.
 type ArchiveConfig struct {
 	// DOIResolverURL is where DOIs are resolved. Default "https://doi.org".
-	DOIResolverURL string `default:"https://doi.org" desc:"DOI resolver followed for zenodo, figshare and dataverse DOIs"`
+	DOIResolverURL string `envconfig:"DOI_RESOLVER_URL" default:"https://doi.org" desc:"DOI resolver followed for zenodo, figshare and dataverse DOIs"`
 	// ZenodoURL is Zenodo's base URL. Default "https://zenodo.org".
-	ZenodoURL string `default:"https://zenodo.org" desc:"Zenodo base URL"`
+	ZenodoURL string `envconfig:"ZENODO_URL" default:"https://zenodo.org" desc:"Zenodo base URL"`
 	// ZenodoAccessToken is sent to ZenodoURL only, as a Bearer token. Secret.
-	ZenodoAccessToken string `desc:"Zenodo access token (secret)"`
+	ZenodoAccessToken string `envconfig:"ZENODO_ACCESS_TOKEN" desc:"Zenodo access token (secret), sent to BINDERBUILD_ZENODO_URL only"`
 	// FigshareAPIURL is Figshare's API base URL. Default
 	// "https://api.figshare.com/v2".
-	FigshareAPIURL string `default:"https://api.figshare.com/v2" desc:"Figshare API base URL"`
+	FigshareAPIURL string `envconfig:"FIGSHARE_API_URL" default:"https://api.figshare.com/v2" desc:"Figshare API base URL"`
 	// FigshareAccessToken is sent to FigshareAPIURL only. Secret.
-	FigshareAccessToken string `desc:"Figshare access token (secret)"`
+	FigshareAccessToken string `envconfig:"FIGSHARE_ACCESS_TOKEN" desc:"Figshare access token (secret), sent to BINDERBUILD_FIGSHARE_API_URL only"`
 	// HydroShareURL is HydroShare's base URL. Default
 	// "https://www.hydroshare.org".
-	HydroShareURL string `default:"https://www.hydroshare.org" desc:"HydroShare base URL"`
+	HydroShareURL string `envconfig:"HYDROSHARE_URL" default:"https://www.hydroshare.org" desc:"HydroShare base URL"`
 	// HydroShareAccessToken is sent to HydroShareURL only, as a Bearer
 	// token. Secret.
-	HydroShareAccessToken string `desc:"HydroShare access token (secret)"`
+	HydroShareAccessToken string `envconfig:"HYDROSHARE_ACCESS_TOKEN" desc:"HydroShare access token (secret), sent to BINDERBUILD_HYDROSHARE_URL only"`
 	// DataverseAPIToken is sent as X-Dataverse-key, only to
 	// DataverseTokenHost. Secret.
-	DataverseAPIToken string `desc:"Dataverse API token (secret)"`
+	DataverseAPIToken string `envconfig:"DATAVERSE_API_TOKEN" desc:"Dataverse API token (secret), sent to BINDERBUILD_DATAVERSE_TOKEN_HOST only"`
 	// DataverseTokenHost is the one Dataverse installation (host or
 	// host:port) DataverseAPIToken belongs to. Default
 	// "dataverse.harvard.edu".
-	DataverseTokenHost string `default:"dataverse.harvard.edu" desc:"Dataverse host the API token is sent to"`
+	DataverseTokenHost string `envconfig:"DATAVERSE_TOKEN_HOST" default:"dataverse.harvard.edu" desc:"the Dataverse installation (host or host:port) BINDERBUILD_DATAVERSE_API_TOKEN belongs to"`
 	// SWHAPIURL is the Software Heritage API base URL. Default
 	// "https://archive.softwareheritage.org/api/1".
-	SWHAPIURL string `default:"https://archive.softwareheritage.org/api/1" desc:"Software Heritage API base URL"`
+	SWHAPIURL string `envconfig:"SWH_API_URL" default:"https://archive.softwareheritage.org/api/1" desc:"Software Heritage API base URL"`
 	// AllowedHosts are hosts (or host:port) that dataverse and ckan may
 	// contact although they are private or loopback addresses, as
-	// GitConfig.AllowedHosts for git. Default none.
-	AllowedHosts []string `desc:"private hosts (host or host:port) dataverse and ckan may contact"`
+	// GitConfig.AllowedHosts for git (cmd passes those). Default none.
+	AllowedHosts []string `ignored:"true"`
 	// Timeout bounds one request. Default 20s.
-	Timeout time.Duration `default:"20s" desc:"timeout of one archive API request"`
+	Timeout time.Duration `ignored:"true"`
 	// MaxBody bounds one response body. Default 8 MiB.
-	MaxBody int64 `default:"8388608" desc:"largest archive API response read"`
+	MaxBody int64 `ignored:"true"`
 }
 
 // withDefaults fills unset fields.

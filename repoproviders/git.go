@@ -25,17 +25,17 @@ type GitConfig struct {
 	// AllowedProtocols are the URL schemes users may use. Default https,
 	// http, git. Upstream also allows ssh; refs of ssh URLs are not resolved
 	// here, so such specs need a full commit sha as ref.
-	AllowedProtocols []string `default:"https,http,git" desc:"URL schemes allowed in git specs"`
+	AllowedProtocols []string `envconfig:"GIT_ALLOWED_SCHEMES" default:"https,http,git" desc:"URL schemes the git provider accepts"`
 	// AllowedHosts lists hosts ("git.internal") and host:port pairs
 	// ("10.0.0.5:3000") that may be contacted although they are, or resolve
 	// to, private, loopback or link-local addresses. Default none.
-	AllowedHosts []string `desc:"private git hosts (host or host:port) users may build from"`
+	AllowedHosts []string `envconfig:"GIT_ALLOWED_HOSTS" desc:"comma list of git hosts (host or host:port) allowed even though they resolve to private or loopback addresses; dataverse and ckan may contact them too"`
 	// Timeout bounds one listing of a repository's refs. Default 30s.
-	Timeout time.Duration `default:"30s" desc:"timeout of one ref listing (git ls-remote)"`
+	Timeout time.Duration `ignored:"true"`
 	// MaxRefsBytes bounds the size of a repository's ref advertisement, as
 	// decompressed: go-git holds about 2.5 times as much while parsing it.
 	// Default 4 MiB, some 60000 refs.
-	MaxRefsBytes int64 `default:"4194304" desc:"largest ref advertisement (decompressed bytes) read from a git server"`
+	MaxRefsBytes int64 `ignored:"true"`
 }
 
 // Git resolves git specs, "<escaped repo URL>/<ref>" (spec §10.2). A ref that

@@ -20,26 +20,26 @@ import (
 // github.com without credentials (60 API requests per hour).
 type GitHubConfig struct {
 	// Hostname is the host of repository and ref URLs. Default "github.com".
-	Hostname string `default:"github.com" desc:"GitHub host of repository URLs"`
+	Hostname string `envconfig:"GITHUB_HOSTNAME" default:"github.com" desc:"GitHub host of repository URLs"`
 	// APIBaseURL is the API base URL; "{hostname}" in it is replaced by
 	// Hostname. Default "https://api.{hostname}", i.e. https://api.github.com
 	// (GitHub Enterprise: "https://{hostname}/api/v3").
-	APIBaseURL string `default:"https://api.{hostname}" desc:"GitHub API base URL"`
+	APIBaseURL string `envconfig:"GITHUB_API_URL" default:"https://api.github.com" desc:"GitHub API base URL (GitHub Enterprise: https://<host>/api/v3)"`
 	// AccessToken, when set, is sent as "Authorization: token <t>" to the
 	// API, and nowhere else. Secret.
-	AccessToken string `desc:"GitHub access token (secret)"`
+	AccessToken string `envconfig:"GITHUB_TOKEN" fallback:"GITHUB_ACCESS_TOKEN" desc:"GitHub access token (secret)"`
 	// GitCredentials is the input of repo2docker's git credential helper
 	// for builds of this host's repositories, e.g.
 	// `username=<token>\npassword=x-oauth-basic` (a literal backslash-n),
 	// offered by git to Hostname only. Default none: unlike upstream,
 	// AccessToken is never used for it. Secret.
-	GitCredentials string `desc:"git credentials of builds, offered to Hostname only (secret)"`
+	GitCredentials string `envconfig:"GITHUB_GIT_CREDENTIALS" desc:"git credentials of builds of GitHub repositories, e.g. username=<token>\\npassword=x-oauth-basic with a literal \\n (secret); git offers them to BINDERBUILD_GITHUB_HOSTNAME only. Default none: the API token never reaches builds"`
 	// ClientID and ClientSecret are sent as HTTP Basic auth when both are set
 	// and AccessToken is not. ClientSecret is a secret.
-	ClientID     string `desc:"GitHub OAuth client id"`
-	ClientSecret string `desc:"GitHub OAuth client secret (secret)"`
+	ClientID     string `envconfig:"GITHUB_CLIENT_ID" desc:"GitHub OAuth app client id; with BINDERBUILD_GITHUB_CLIENT_SECRET and no token, API calls use it for the higher rate limit"`
+	ClientSecret string `envconfig:"GITHUB_CLIENT_SECRET" desc:"GitHub OAuth app client secret (secret)"`
 	// Timeout bounds one API request. Default 20s.
-	Timeout time.Duration `default:"20s" desc:"timeout of one GitHub API request"`
+	Timeout time.Duration `ignored:"true"`
 }
 
 // GitHub resolves gh specs, "<user>/<repo>/<ref>", with the GitHub commits

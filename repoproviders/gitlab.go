@@ -20,20 +20,20 @@ type GitLabConfig struct {
 	// BaseURL is the GitLab instance, used for API requests and repository
 	// URLs. Default "https://gitlab.com" (upstream's hostname H is BaseURL
 	// "https://H").
-	BaseURL string `default:"https://gitlab.com" desc:"GitLab base URL"`
+	BaseURL string `envconfig:"GITLAB_URL" default:"https://gitlab.com" desc:"GitLab base URL"`
 	// AccessToken is sent as the access_token query parameter. Secret.
-	AccessToken string `desc:"GitLab OAuth2 access token (secret)"`
+	AccessToken string `envconfig:"GITLAB_ACCESS_TOKEN" fallback:"GITLAB_ACCESS_TOKEN" desc:"GitLab access token (secret)"`
 	// PrivateToken is sent as the private_token query parameter to the API,
 	// and nowhere else. Secret.
-	PrivateToken string `desc:"GitLab private token (secret)"`
+	PrivateToken string `envconfig:"GITLAB_PRIVATE_TOKEN" fallback:"GITLAB_PRIVATE_TOKEN" desc:"GitLab private token (secret)"`
 	// GitCredentials is the input of repo2docker's git credential helper
 	// for builds of this instance's repositories, e.g.
 	// `username=binderhub\npassword=<token>` (a literal backslash-n),
 	// offered by git to BaseURL's host only. Default none: unlike upstream,
 	// PrivateToken is never used for it. Secret.
-	GitCredentials string `desc:"git credentials of builds, offered to the GitLab host only (secret)"`
+	GitCredentials string `envconfig:"GITLAB_GIT_CREDENTIALS" desc:"git credentials of builds of GitLab repositories, e.g. username=binderhub\\npassword=<token> with a literal \\n (secret); git offers them to the host of BINDERBUILD_GITLAB_URL only. Default none"`
 	// Timeout bounds one API request. Default 20s.
-	Timeout time.Duration `default:"20s" desc:"timeout of one GitLab API request"`
+	Timeout time.Duration `ignored:"true"`
 }
 
 // GitLab resolves gl specs, "<escaped namespace>/<ref>", with the GitLab

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,22 +9,14 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/binderbuild/binderbuild/auth"
 )
 
 // AccessConfig holds who may use the service, from where, how often and for
 // which repositories (spec build-api.md §9). The zero value allows everything:
 // no authentication, no rate limit, no bans, no CORS.
 type AccessConfig struct {
-	Auth                 string        `default:"none" desc:"authentication of /build: none, jupyterhub (JupyterHub API tokens, checked at BINDERBUILD_JUPYTERHUB_API_URL) or tokens (bearer tokens from BINDERBUILD_AUTH_TOKENS_FILE)"`
-	AuthTokensFile       string        `split_words:"true" desc:"file of accepted bearer tokens for BINDERBUILD_AUTH=tokens: one token per line, optionally preceded by a name and a space ('ci-bot s3cret'); blank lines and lines starting with # are ignored"`
-	JupyterhubApiUrl     string        `split_words:"true" desc:"JupyterHub API URL that checks user tokens (default: $JUPYTERHUB_API_URL, then http://127.0.0.1:8081/hub/api)"`
-	RequiredScopes       []string      `split_words:"true" desc:"comma list of JupyterHub scopes of which a user's token must hold one, e.g. access:services!service=binder (default: from $JUPYTERHUB_OAUTH_ACCESS_SCOPES or $JUPYTERHUB_SERVICE_NAME; empty: every hub user may build)"`
-	AuthCacheTTL         time.Duration `split_words:"true" default:"5m" desc:"how long a valid token check is reused"`
-	AuthNegativeCacheTTL time.Duration `split_words:"true" default:"30s" desc:"how long a rejected token check is reused"`
-
-	HubMaxConcurrentChecks int           `split_words:"true" default:"8" desc:"JupyterHub token checks sent to the hub at once; further checks wait up to BINDERBUILD_HUB_CHECK_QUEUE_TIMEOUT, then fail with 503"`
-	HubCheckQueueTimeout   time.Duration `split_words:"true" default:"5s" desc:"how long a JupyterHub token check waits for a free slot"`
-
 	RateLimit       int           `split_words:"true" default:"0" desc:"build requests allowed per client and BINDERBUILD_RATE_LIMIT_PERIOD (0: no limit); authenticated users are counted by name, others by client IP"`
 	RateLimitPeriod time.Duration `split_words:"true" default:"1h" desc:"rate-limit window (fixed windows starting at a client's first request)"`
 	TrustedProxies  Networks      `split_words:"true" desc:"comma list of CIDRs of reverse proxies (e.g. JupyterHub's proxy) whose X-Forwarded-For / X-Real-Ip headers name the client; headers from other peers are ignored"`
@@ -40,13 +31,6 @@ type AccessConfig struct {
 	BuildTokenSecret      HexSecret `split_words:"true" desc:"hex-encoded HS256 secret of BinderHub build tokens (build_token query); without it every build token is refused"`
 	BuildTokenCheckOrigin bool      `split_words:"true" default:"true" desc:"require a build token's origin claim to match the request's Origin (or Host)"`
 }
-
-// Auth modes of AccessConfig.Auth.
-const (
-	AuthNone       = "none"
-	AuthJupyterHub = "jupyterhub"
-	AuthTokens     = "tokens"
-)
 
 // Networks is a list of IP prefixes, written as a comma list of CIDRs. A
 // bare address counts as a single-address prefix.
@@ -70,8 +54,8 @@ func (n *Networks) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// Contains reports whether one of the prefixes contains ip.
-func (n Networks) Contains(ip netip.Addr) bool {
+// contains reports whether one of the prefixes contains ip.
+func (n Networks) contains(ip netip.Addr) bool {
 	for _, p := range n {
 		if p.Contains(ip) {
 			return true
@@ -138,8 +122,8 @@ func (b *BanList) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// Match returns the label of the first network containing ip.
-func (b BanList) Match(ip netip.Addr) (string, bool) {
+// match returns the label of the first network containing ip.
+func (b BanList) match(ip netip.Addr) (string, bool) {
 	if !ip.IsValid() {
 		return "", false
 	}
@@ -165,7 +149,7 @@ func (s *SpecPatterns) UnmarshalText(text []byte) error {
 		if strings.TrimSpace(p) == "" {
 			continue
 		}
-		re, err := CompileSpecPattern(p)
+		re, err := compileSpecPattern(p)
 		if err != nil {
 			return err
 		}
@@ -177,8 +161,8 @@ func (s *SpecPatterns) UnmarshalText(text []byte) error {
 
 var unsupportedSyntax = regexp.MustCompile(`\(\?<?[=!]|\\[1-9]`)
 
-// CompileSpecPattern compiles one spec pattern as (?i)^(?:p).
-func CompileSpecPattern(p string) (*regexp.Regexp, error) {
+// compileSpecPattern compiles one spec pattern as (?i)^(?:p).
+func compileSpecPattern(p string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(`(?i)^(?:` + p + `)`)
 	if err != nil {
 		if unsupportedSyntax.MatchString(p) {
@@ -232,8 +216,8 @@ func splitPatterns(s string) []string {
 	return append(out, cur.String())
 }
 
-// MatchAny reports whether one pattern matches spec.
-func (s SpecPatterns) MatchAny(spec string) bool {
+// matchAny reports whether one pattern matches spec.
+func (s SpecPatterns) matchAny(spec string) bool {
 	for _, re := range s {
 		if re.MatchString(spec) {
 			return true
@@ -252,17 +236,17 @@ func (s SpecPatterns) String() string {
 	return strings.Join(out, ",")
 }
 
-// SpecBanned is upstream's is_banned: a banned pattern matches, or allowed
+// specBanned is upstream's is_banned: a banned pattern matches, or allowed
 // patterns are set and none matches.
-func (c AccessConfig) SpecBanned(spec string) bool {
-	if c.BannedSpecs.MatchAny(spec) {
+func (c AccessConfig) specBanned(spec string) bool {
+	if c.BannedSpecs.matchAny(spec) {
 		return true
 	}
-	return len(c.AllowedSpecs) > 0 && !c.AllowedSpecs.MatchAny(spec)
+	return len(c.AllowedSpecs) > 0 && !c.AllowedSpecs.matchAny(spec)
 }
 
-// HighQuota is upstream's has_higher_quota.
-func (c AccessConfig) HighQuota(spec string) bool { return c.HighQuotaSpecs.MatchAny(spec) }
+// highQuota is upstream's has_higher_quota.
+func (c AccessConfig) highQuota(spec string) bool { return c.HighQuotaSpecs.matchAny(spec) }
 
 // HexSecret is a secret written in hex, as upstream's build_token_secret.
 type HexSecret []byte
@@ -291,7 +275,7 @@ func (h HexSecret) String() string {
 // values are ignored, as upstream's tornado does.
 func (c AccessConfig) clientIP(r *http.Request) netip.Addr {
 	peer := peerAddr(r)
-	if !peer.IsValid() || !c.TrustedProxies.Contains(peer) {
+	if !peer.IsValid() || !c.TrustedProxies.contains(peer) {
 		return peer
 	}
 	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
@@ -303,7 +287,7 @@ func (c AccessConfig) clientIP(r *http.Request) netip.Addr {
 				break
 			}
 			client = a.Unmap().WithZone("")
-			if !c.TrustedProxies.Contains(client) {
+			if !c.TrustedProxies.contains(client) {
 				break
 			}
 		}
@@ -332,7 +316,7 @@ func (s *Server) banned(r *http.Request) error {
 	if len(s.cfg.BanNetworks) == 0 {
 		return nil
 	}
-	if label, ok := s.cfg.BanNetworks.Match(s.cfg.clientIP(r)); ok {
+	if label, ok := s.cfg.BanNetworks.match(s.cfg.clientIP(r)); ok {
 		return userError(http.StatusForbidden, "Requests from "+label+" are not allowed")
 	}
 	return nil
@@ -341,7 +325,7 @@ func (s *Server) banned(r *http.Request) error {
 // checkSpec refuses banned specs (§2 step 10). The message has no final
 // newline, as upstream's.
 func (s *Server) checkSpec(r *http.Request, spec string) error {
-	if s.cfg.SpecBanned(spec) {
+	if s.cfg.specBanned(spec) {
 		s.log.InfoContext(r.Context(), "banned spec refused", "spec", spec)
 		return &requestError{msg: "Sorry, " + spec + " is not allowed to launch. Please contact admins for more info!"}
 	}
@@ -427,8 +411,8 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec
 	}
 	client = s.clientKey(r, user)
 	if tok := queryValue(r, "build_token"); tok != "" {
-		if err := verifyBuildToken(s.cfg.BuildTokenSecret, tok, provider+"/"+rawSpec, requestOrigin(r),
-			s.cfg.BuildTokenCheckOrigin, s.now()); err != nil {
+		bt := auth.BuildTokens{Secret: s.cfg.BuildTokenSecret, CheckOrigin: s.cfg.BuildTokenCheckOrigin, Now: s.now}
+		if err := bt.Verify(tok, provider+"/"+rawSpec, auth.Origin(r)); err != nil {
 			return "", userError(http.StatusForbidden, "Invalid build token")
 		}
 		return client, nil
@@ -436,7 +420,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec
 	if s.limiter == nil {
 		return client, nil
 	}
-	rl, err := s.limiter.Increment(client)
+	rl, err := s.limiter.increment(client)
 	if err != nil {
 		s.log.InfoContext(r.Context(), "rate limit exceeded", "client", client, "reset", rl.Reset)
 		return "", err
@@ -448,7 +432,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec
 // clientKey is "user:<name>" for an authenticated user, else "ip:" and the
 // client's address; an IPv6 client is keyed by its /64, the block one
 // subscriber gets, so that rotating addresses within it does not help.
-func (s *Server) clientKey(r *http.Request, user *User) string {
+func (s *Server) clientKey(r *http.Request, user *auth.User) string {
 	if user != nil {
 		return "user:" + user.Name
 	}
@@ -469,15 +453,6 @@ func (s *Server) now() time.Time {
 
 // Validate checks the settings that parsing alone does not.
 func (c AccessConfig) Validate() error {
-	switch c.Auth {
-	case "", AuthNone, AuthJupyterHub:
-	case AuthTokens:
-		if c.AuthTokensFile == "" {
-			return errors.New("BINDERBUILD_AUTH=tokens needs BINDERBUILD_AUTH_TOKENS_FILE")
-		}
-	default:
-		return fmt.Errorf("invalid BINDERBUILD_AUTH=%q: want none, jupyterhub or tokens", c.Auth)
-	}
 	if c.RateLimit < 0 {
 		return fmt.Errorf("invalid BINDERBUILD_RATE_LIMIT=%d: want 0 (off) or more", c.RateLimit)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/binderbuild/binderbuild/auth"
 	"github.com/binderbuild/binderbuild/events"
 )
 
@@ -43,6 +44,7 @@ func (s *Server) fail(st *stream, r *http.Request, err error) {
 // event. Internal details are logged, never sent.
 func (s *Server) errorEvent(ctx context.Context, path string, err error) events.Event {
 	var re *requestError
+	var ae *auth.Error
 	var bf *events.Failure
 	switch {
 	case errors.As(err, &re):
@@ -50,6 +52,11 @@ func (s *Server) errorEvent(ctx context.Context, path string, err error) events.
 			s.log.WarnContext(ctx, "build request failed", "path", path, "error", re.cause)
 		}
 		return events.Failed(re.status, re.msg)
+	case errors.As(err, &ae):
+		if ae.Cause != nil {
+			s.log.WarnContext(ctx, "build request failed", "path", path, "error", ae.Cause)
+		}
+		return events.Failed(ae.Status, ae.Message)
 	case errors.As(err, &bf):
 		return bf.Event
 	default:

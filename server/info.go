@@ -71,7 +71,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // with "Authorization: Bearer <metrics token>".
 func (s *Server) mayInspect(r *http.Request) bool {
 	if s.cfg.MetricsToken == "" {
-		return s.cfg.Auth == "" || s.cfg.Auth == AuthNone
+		return s.deps.Auth == nil
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.MetricsToken)) == 1

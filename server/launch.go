@@ -53,17 +53,19 @@ func (s *Server) launchRequest(r *http.Request, li *launchInfo, res binderbuild.
 		return nil, nil
 	}
 	var user string
-	if s.deps.Auth != nil && s.cfg.Auth == AuthJupyterHub {
+	if s.deps.Auth != nil {
 		u, err := s.authenticate(r) // cached: admit checked the token already
 		if err != nil {
 			return nil, err
 		}
-		user = u.Name
+		if u.Hub {
+			user = u.Name
+		}
 	}
 	li.launch = true
 	lr := &launchReq{
 		req: binderbuild.LaunchRequest{
-			Image: image, RepoURL: res.URL, User: user, HighQuota: s.cfg.HighQuota(res.Spec),
+			Image: image, RepoURL: res.URL, User: user, HighQuota: s.cfg.highQuota(res.Spec),
 			RefURL: res.RefURL, LaunchHost: s.launchHost(r),
 			Request:           "v2/" + res.Provider + "/" + res.Spec,
 			PersistentRequest: "v2/" + res.Provider + "/" + res.ResolvedSpec,
@@ -88,7 +90,7 @@ func (s *Server) launchHost(r *http.Request) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); (p == "http" || p == "https") && s.cfg.TrustedProxies.Contains(peerAddr(r)) {
+	if p := r.Header.Get("X-Forwarded-Proto"); (p == "http" || p == "https") && s.cfg.TrustedProxies.contains(peerAddr(r)) {
 		scheme = p
 	}
 	return scheme + "://" + r.Host + s.cfg.BaseURL
@@ -100,7 +102,7 @@ func (s *Server) checkQuota(ctx context.Context, res binderbuild.Resolved, image
 	if s.deps.Launcher == nil {
 		return nil
 	}
-	err := s.deps.Launcher.CheckQuota(ctx, binderbuild.LaunchRequest{Image: image, RepoURL: res.URL, HighQuota: s.cfg.HighQuota(res.Spec)})
+	err := s.deps.Launcher.CheckQuota(ctx, binderbuild.LaunchRequest{Image: image, RepoURL: res.URL, HighQuota: s.cfg.highQuota(res.Spec)})
 	if q, ok := errors.AsType[*binderbuild.QuotaExceeded](err); ok {
 		repo := ""
 		if s.deps.Metrics.repoLabel() {

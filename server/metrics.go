@@ -137,25 +137,11 @@ type EventEmitter interface {
 	Emit(events.Record)
 }
 
-// Joiner is an optional upgrade of Builder that tells whether a request
-// joined a build already running; without it every build request counts as
-// starting a build in binderbuild_build_requests_total.
-type Joiner interface {
-	Join(ctx context.Context, req binderbuild.BuildRequest) (log *events.Log, joined bool, err error)
-}
-
 // startBuild starts or joins the build of req and counts the request.
 func (s *Server) startBuild(ctx context.Context, req binderbuild.BuildRequest) (*events.Log, error) {
-	if j, ok := s.deps.Builder.(Joiner); ok {
-		log, joined, err := j.Join(ctx, req)
-		if err == nil {
-			s.deps.Metrics.request(map[bool]string{true: outcomeJoined, false: outcomeBuild}[joined])
-		}
-		return log, err
-	}
-	log, err := s.deps.Builder.Build(ctx, req)
+	log, joined, err := s.deps.Builder.Join(ctx, req)
 	if err == nil {
-		s.deps.Metrics.request(outcomeBuild)
+		s.deps.Metrics.request(map[bool]string{true: outcomeJoined, false: outcomeBuild}[joined])
 	}
 	return log, err
 }

@@ -153,22 +153,6 @@ func TestBuildRequestOutcomes(t *testing.T) {
 	waitFor(t, func() bool { return m.streams() == 0 })
 }
 
-// plainBuilder is a Builder without the Joiner upgrade.
-type plainBuilder struct{ *builder.Shared }
-
-func (p plainBuilder) Build(ctx context.Context, req binderbuild.BuildRequest) (*events.Log, error) {
-	return p.Shared.Build(ctx, req)
-}
-
-func TestBuildRequestsWithoutJoiner(t *testing.T) {
-	m := NewMetrics(prometheus.NewPedanticRegistry(), MetricsConfig{})
-	ts := newTestServer(t, Config{APIOnly: true}, Deps{Builder: plainBuilder{builder.NewShared(t.Context(), &scriptExec{}, 0)}, Metrics: m})
-	get(t, ts.URL, "/build/gh/org/repo/HEAD?build_only=true")
-	if got := testutil.ToFloat64(m.requests[outcomeBuild]); got != 1 {
-		t.Errorf("builds = %v, want 1", got)
-	}
-}
-
 // TestRequestLog: one JSON line per request with method, path, status,
 // duration, client IP and request id; no header, token or URL credential.
 func TestRequestLog(t *testing.T) {

@@ -17,12 +17,12 @@ const (
 	rateLimitMaxKeys = 100_000
 )
 
-// RateLimiter counts requests per key in fixed windows, as upstream's
+// rateLimiter counts requests per key in fixed windows, as upstream's
 // binderhub/ratelimit.py: a key's first request opens a window of period
 // with limit requests; each request takes one, the count may go negative,
 // and a request after the window's reset opens a new one. It is safe for
 // concurrent use.
-type RateLimiter struct {
+type rateLimiter struct {
 	limit   int
 	period  time.Duration
 	now     func() time.Time
@@ -38,26 +38,26 @@ type rateWindow struct {
 	reset     time.Time
 }
 
-// RateLimit is a key's state after a request.
-type RateLimit struct {
+// rateLimit is a key's state after a request.
+type rateLimit struct {
 	Limit     int
 	Remaining int
 	Reset     time.Time
 }
 
-// NewRateLimiter returns a limiter of limit requests per period. now is the
+// newRateLimiter returns a limiter of limit requests per period. now is the
 // clock (nil: time.Now).
-func NewRateLimiter(limit int, period time.Duration, now func() time.Time) *RateLimiter {
+func newRateLimiter(limit int, period time.Duration, now func() time.Time) *rateLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &RateLimiter{limit: limit, period: period, now: now, maxKeys: rateLimitMaxKeys,
+	return &rateLimiter{limit: limit, period: period, now: now, maxKeys: rateLimitMaxKeys,
 		windows: make(map[string]*rateWindow), lastClean: now()}
 }
 
-// Increment counts one request of key. It returns a rate-limit error (429)
+// increment counts one request of key. It returns a rate-limit error (429)
 // when the window's requests are used up.
-func (l *RateLimiter) Increment(key string) (RateLimit, error) {
+func (l *rateLimiter) increment(key string) (rateLimit, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -76,7 +76,7 @@ func (l *RateLimiter) Increment(key string) (RateLimit, error) {
 		w.remaining, w.reset = l.limit, now.Add(l.period)
 	}
 	w.remaining--
-	rl := RateLimit{Limit: l.limit, Remaining: w.remaining, Reset: w.reset}
+	rl := rateLimit{Limit: l.limit, Remaining: w.remaining, Reset: w.reset}
 	if w.remaining < 0 {
 		return rl, userError(http.StatusTooManyRequests,
 			fmt.Sprintf("Rate limit exceeded. Try again in %d seconds.", int(l.period.Seconds())))
@@ -85,7 +85,7 @@ func (l *RateLimiter) Increment(key string) (RateLimit, error) {
 }
 
 // clean drops expired windows.
-func (l *RateLimiter) clean(now time.Time) {
+func (l *rateLimiter) clean(now time.Time) {
 	for k, w := range l.windows {
 		if !now.Before(w.reset) {
 			delete(l.windows, k)
@@ -97,7 +97,7 @@ func (l *RateLimiter) clean(now time.Time) {
 // evict makes room when every window is live: it drops a tenth of the
 // windows, chosen by map order (random), so a flood of new keys costs one scan
 // per tenth of the capacity. An evicted client merely starts a new window.
-func (l *RateLimiter) evict() {
+func (l *rateLimiter) evict() {
 	target := l.maxKeys - l.maxKeys/10 - 1
 	for k := range l.windows {
 		if len(l.windows) <= target {
@@ -107,15 +107,15 @@ func (l *RateLimiter) evict() {
 	}
 }
 
-// Len returns the number of keys held.
-func (l *RateLimiter) Len() int {
+// size returns the number of keys held.
+func (l *rateLimiter) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.windows)
 }
 
 // setHeaders adds upstream's X-RateLimit-* headers.
-func (rl RateLimit) setHeaders(h http.Header) {
+func (rl rateLimit) setHeaders(h http.Header) {
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(rl.Remaining))
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(rl.Reset.Unix(), 10))
 	h.Set("X-RateLimit-Limit", strconv.Itoa(rl.Limit))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/auth"
 )
 
 // clock is an injectable time source.
@@ -35,19 +36,19 @@ func (c *clock) Add(d time.Duration) {
 func TestRateLimiterRows(t *testing.T) {
 	clk := newClock()
 	start := clk.Now()
-	l := NewRateLimiter(10, time.Minute, clk.Now)
-	rl, err := l.Increment("1.2.3.4")
+	l := newRateLimiter(10, time.Minute, clk.Now)
+	rl, err := l.increment("1.2.3.4")
 	if err != nil || rl.Remaining != 9 || !rl.Reset.Equal(start.Add(time.Minute)) || rl.Limit != 10 {
 		t.Fatalf("first = %+v, %v; want remaining 9, reset now+60", rl, err)
 	}
 	for want := 8; want >= 0; want-- {
-		rl, err := l.Increment("1.2.3.4")
+		rl, err := l.increment("1.2.3.4")
 		if err != nil || rl.Remaining != want {
 			t.Fatalf("request %d = %+v, %v; want remaining %d", 10-want, rl, err, want)
 		}
 	}
 	for i := range 5 {
-		rl, err := l.Increment("1.2.3.4")
+		rl, err := l.increment("1.2.3.4")
 		if err == nil || err.Error() != "Rate limit exceeded. Try again in 60 seconds.\n" {
 			t.Fatalf("over-limit request %d: err = %v", i, err)
 		}
@@ -55,11 +56,11 @@ func TestRateLimiterRows(t *testing.T) {
 			t.Errorf("over-limit request %d: remaining %d, want %d", i, rl.Remaining, -1-i)
 		}
 	}
-	if rl, err := l.Increment("5.6.7.8"); err != nil || rl.Remaining != 9 {
+	if rl, err := l.increment("5.6.7.8"); err != nil || rl.Remaining != 9 {
 		t.Errorf("other key = %+v, %v; want its own window", rl, err)
 	}
 	clk.Add(65 * time.Second)
-	rl, err = l.Increment("1.2.3.4")
+	rl, err = l.increment("1.2.3.4")
 	if err != nil || rl.Remaining != 9 || !rl.Reset.Equal(start.Add(65*time.Second+time.Minute)) {
 		t.Errorf("after reset = %+v, %v; want a fresh window: remaining 9, reset now+65+60", rl, err)
 	}
@@ -67,26 +68,26 @@ func TestRateLimiterRows(t *testing.T) {
 
 func TestRateLimiterCleansExpiredKeys(t *testing.T) {
 	clk := newClock()
-	l := NewRateLimiter(10, time.Minute, clk.Now)
+	l := newRateLimiter(10, time.Minute, clk.Now)
 	for i := range 50 {
-		_, _ = l.Increment(strconv.Itoa(i))
+		_, _ = l.increment(strconv.Itoa(i))
 	}
 	clk.Add(rateLimitCleanInterval)
-	_, _ = l.Increment("fresh")
-	if n := l.Len(); n != 1 {
+	_, _ = l.increment("fresh")
+	if n := l.size(); n != 1 {
 		t.Errorf("keys after the clean interval = %d, want 1 (expired ones dropped)", n)
 	}
 }
 
 func TestRateLimiterBoundedMemory(t *testing.T) {
 	clk := newClock()
-	l := NewRateLimiter(10, time.Hour, clk.Now)
+	l := newRateLimiter(10, time.Hour, clk.Now)
 	l.maxKeys = 100
 	for i := range 1000 {
-		if _, err := l.Increment(fmt.Sprintf("10.0.%d.%d", i/256, i%256)); err != nil {
+		if _, err := l.increment(fmt.Sprintf("10.0.%d.%d", i/256, i%256)); err != nil {
 			t.Fatal(err)
 		}
-		if n := l.Len(); n > 100 {
+		if n := l.size(); n > 100 {
 			t.Fatalf("after %d keys the limiter holds %d, want at most 100", i+1, n)
 		}
 	}
@@ -137,7 +138,7 @@ func TestRateLimitStream(t *testing.T) {
 	}
 
 	// Authenticated users are counted by name, not by address.
-	ta, err := LoadTokenAuth(tokens)
+	ta, err := auth.LoadTokenAuth(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}

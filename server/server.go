@@ -29,7 +29,8 @@ type Config struct {
 	ImagePrefix        string        `split_words:"true" desc:"prefix of built image names, e.g. registry.example.com/binder/r2d- (empty: the embedded registry, see BINDERBUILD_EMBEDDED_REGISTRY_LISTEN)"`
 	// FallbackDelay is the pause before retrying a GitHub master/main link
 	// with HEAD; upstream waits 10 s on purpose so broken links get fixed.
-	FallbackDelay time.Duration `ignored:"true"`
+	// Zero: no pause.
+	FallbackDelay time.Duration `split_words:"true" default:"10s" desc:"pause after the 'Trying again with HEAD' event of a GitHub link to a missing master or main branch, before building HEAD (upstream: 10s, so that broken links get fixed; 0: none)"`
 	// MetricsToken guards /metrics and the details of /health.
 	MetricsToken string `split_words:"true" desc:"bearer token that /metrics and the details of /health require (secret); without it /metrics is open, and /health shows its details unless authentication is on"`
 	// HealthCacheTTL keeps probes from turning into load on the dependencies.
@@ -59,11 +60,13 @@ type ImageChecker interface {
 	Exists(ctx context.Context, image string) (bool, error)
 }
 
-// Builder starts or joins the build of an image and returns its log. ctx is
-// the client's: it ends when the client stops following the build, and a
-// build still queued when all its clients have left may be dropped.
+// Builder starts or joins the build of an image and returns its log, and
+// whether the request joined a build already running (counted apart in
+// binderbuild_build_requests_total). ctx is the client's: it ends when the
+// client stops following the build, and a build still queued when all its
+// clients have left may be dropped.
 type Builder interface {
-	Build(ctx context.Context, req binderbuild.BuildRequest) (*events.Log, error)
+	Join(ctx context.Context, req binderbuild.BuildRequest) (log *events.Log, joined bool, err error)
 }
 
 // HealthCheck is one dependency reported by /health.
@@ -121,7 +124,7 @@ type Server struct {
 	mux       http.Handler
 	build     http.Handler // /build, around the router (routes.go)
 	// limiter counts /build requests; nil when RateLimit is 0.
-	limiter *RateLimiter
+	limiter *rateLimiter
 	ctx     context.Context // the server's lifetime, for fan-outs
 
 	requestIDs *requestIDs // ids of requests without an X-Request-Id
@@ -161,7 +164,7 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 		s.providers[p.Prefix()] = p
 	}
 	if cfg.RateLimit > 0 {
-		s.limiter = NewRateLimiter(cfg.RateLimit, cfg.RateLimitPeriod, deps.Now)
+		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateLimitPeriod, deps.Now)
 	}
 	deps.Metrics.countParked(s.parkedClients.Load)
 	s.mux = s.router()

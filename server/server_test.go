@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/auth"
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
 )
@@ -563,7 +564,7 @@ func TestHealthAndMetricsProtected(t *testing.T) {
 	}}
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "metric 1\n") })
 	tokens := writeTokens(t, "alice tok-alice\n")
-	ta, err := LoadTokenAuth(tokens)
+	ta, err := auth.LoadTokenAuth(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,7 +580,7 @@ func TestHealthAndMetricsProtected(t *testing.T) {
 		{"token, without it", Config{MetricsToken: "mtok-123"}, nil, "", false, 401},
 		{"token, wrong", Config{MetricsToken: "mtok-123"}, nil, "nope", false, 401},
 		{"token, with it", Config{MetricsToken: "mtok-123"}, nil, "mtok-123", true, 200},
-		{"auth on, no token", Config{AccessConfig: AccessConfig{Auth: AuthTokens}}, ta, "", false, 200},
+		{"auth on, no token", Config{}, ta, "", false, 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

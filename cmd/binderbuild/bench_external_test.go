@@ -61,7 +61,7 @@ func BenchmarkWarmHitExternal(b *testing.B) {
 	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
 	frame := "data: " + `{"phase": "ready", "imageName": "` + image + `", "message": "Done! Found built image\n"}` + "\n\n"
 	svcAddr, bareAddr := freeAddrB(b), freeAddrB(b)
-	svcPID := start(b, exec.Command(bin, "serve"), "BINDERBUILD_LISTEN="+svcAddr)
+	svcPID := start(b, exec.Command(bin, "serve"), append(f.env.list(), "BINDERBUILD_LISTEN="+svcAddr)...)
 	barePID := start(b, exec.Command(os.Args[0], "-test.run=^$"), bareEnv+"="+bareAddr, bareFrameEnv+"="+frame)
 	svc, bare := "http://"+svcAddr+warmPath, "http://"+bareAddr+warmPath
 	for _, u := range []string{svc, bare} {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,13 +22,13 @@ const warmPath = "/build/gh/org/repo/HEAD?build_only=true"
 // warmPath, and upstream's call counters.
 func warmHandler(tb testing.TB) (http.Handler, *fixture, *http.Request) {
 	f := newFixture(tb)
-	cfg, err := loadConfig(os.Getenv)
+	cfg, err := loadConfig(f.env.lookup)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	cfg.stdout = io.Discard
 	cfg.accessLog = io.Discard // as serve: access lines to the log's writer
-	a, err := wire(tb.Context(), cfg, os.Getenv, slog.New(slog.DiscardHandler))
+	a, err := wire(tb.Context(), cfg, f.env.getenv, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -105,7 +104,7 @@ func TestWarmHitAllocations(t *testing.T) {
 func BenchmarkWarmHit64Clients(b *testing.B) {
 	const clients, perRound = 64, 6400
 	f := newFixture(b)
-	base := serveT(b)
+	base := serveT(b, f.env)
 	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
 	frame := []byte("data: " + `{"phase": "ready", "imageName": "` + image + `", "message": "Done! Found built image\n"}` + "\n\n")
 	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

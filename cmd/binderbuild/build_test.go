@@ -10,7 +10,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -433,7 +432,7 @@ func TestBuildCommandAgainstService(t *testing.T) {
 	reg := httptest.NewServer(ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(reg.Close)
 	prefix := strings.TrimPrefix(reg.URL, "http://") + "/binder/"
-	for k, v := range map[string]string{
+	env := newEnv().merge(map[string]string{
 		"BINDERBUILD_LISTEN":          "127.0.0.1:0",
 		"BINDERBUILD_GITHUB_API_URL":  gh.URL,
 		"BINDERBUILD_IMAGE_PREFIX":    prefix,
@@ -441,16 +440,14 @@ func TestBuildCommandAgainstService(t *testing.T) {
 		"BINDERBUILD_EXECUTOR":        "kubernetes",
 		"BINDERBUILD_GC_SCHEDULE":     "",
 		"KUBECONFIG":                  cluster.KubeconfigPath(),
-	} {
-		t.Setenv(k, v)
-	}
-	url := serveT(t)
+	})
+	url := serveT(t, env)
 
 	build := func(spec string) (*testlog.Buffer, chan error) {
 		var out testlog.Buffer
 		done := make(chan error, 1)
 		go func() {
-			done <- buildCommand(t.Context(), []string{spec, "--server", url}, os.Getenv, &out, io.Discard)
+			done <- buildCommand(t.Context(), []string{spec, "--server", url}, env.getenv, &out, io.Discard)
 		}()
 		return &out, done
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,8 @@ import (
 // TestEmbeddedRegistryConfig reads the embedded registry's limits from
 // BINDERBUILD_EMBEDDED_REGISTRY_*, sizes as Kubernetes quantities.
 func TestEmbeddedRegistryConfig(t *testing.T) {
-	cfg, err := loadConfig(func(string) string { return "" })
+	env := testEnv{}
+	cfg, err := loadConfig(env.lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,9 +26,9 @@ func TestEmbeddedRegistryConfig(t *testing.T) {
 		"MAX_UPLOAD_SIZE": "1.5Gi", "UPLOAD_TTL": "10m", "GC_INTERVAL": "6h", "GC_GRACE": "30m",
 		"READ_HEADER_TIMEOUT": "5s", "IDLE_TIMEOUT": "1m",
 	} {
-		t.Setenv("BINDERBUILD_EMBEDDED_REGISTRY_"+k, v)
+		env.set("BINDERBUILD_EMBEDDED_REGISTRY_"+k, v)
 	}
-	cfg, err = loadConfig(func(string) string { return "" })
+	cfg, err = loadConfig(env.lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +45,9 @@ func TestInvalidEmbeddedRegistryConfig(t *testing.T) {
 		{"-1Gi", `invalid BINDERBUILD_EMBEDDED_REGISTRY_MAX_UPLOAD_SIZE="-1Gi": size "-1Gi" is negative`},
 	} {
 		t.Run(tc.value, func(t *testing.T) {
-			t.Setenv("KUBECONFIG", "")
-			t.Setenv("BINDERBUILD_EMBEDDED_REGISTRY_MAX_UPLOAD_SIZE", tc.value)
-			err := run(t.Context(), []string{"serve"}, os.Getenv, io.Discard, io.Discard)
+			env := newEnv()
+			env.set("BINDERBUILD_EMBEDDED_REGISTRY_MAX_UPLOAD_SIZE", tc.value)
+			err := run(t.Context(), []string{"serve"}, env.lookup, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("serve with BINDERBUILD_EMBEDDED_REGISTRY_MAX_UPLOAD_SIZE=%q: %v, want one line containing %q", tc.value, err, tc.want)
 			}

@@ -3,43 +3,15 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/server"
 )
-
-// errNoCluster means neither an in-cluster config nor KUBECONFIG was found.
-var errNoCluster = errors.New("no Kubernetes cluster configured: not running in a cluster and KUBECONFIG is not set")
-
-// kubeClient connects to the cluster the service runs in, else to the one
-// KUBECONFIG names. wrap, when set, wraps its transport (request metrics).
-func kubeClient(getenv func(string) string, wrap func(http.RoundTripper) http.RoundTripper) (kubernetes.Interface, error) {
-	cfg, err := rest.InClusterConfig()
-	if errors.Is(err, rest.ErrNotInCluster) {
-		path := getenv("KUBECONFIG")
-		if path == "" {
-			return nil, errNoCluster
-		}
-		cfg, err = clientcmd.BuildConfigFromFlags("", path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client config: %w", err)
-	}
-	cfg.UserAgent = "binderbuild/" + version()
-	if wrap != nil {
-		cfg.Wrap(wrap)
-	}
-	return kubernetes.NewForConfig(cfg)
-}
 
 // newExecutor returns the build executor, its health checks and the
 // Kubernetes client (nil without a cluster): the local executor with
@@ -49,7 +21,7 @@ func newExecutor(ctx context.Context, cfg config, getenv func(string) string, lo
 		exec, health, err := newLocalExecutor(ctx, cfg, getenv, log)
 		return exec, health, nil, err
 	}
-	client, err := kubeClient(getenv, cfg.kubeTransport)
+	client, _, err := kubeClient(getenv, "", false, cfg.kubeTransport)
 	if errors.Is(err, errNoCluster) && cfg.Executor == "auto" {
 		log.Info("no Kubernetes cluster: using the local executor", "reason", err.Error())
 		exec, health, err := newLocalExecutor(ctx, cfg, getenv, log)

@@ -1,20 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/binderbuild/binderbuild/registry/gc"
 )
@@ -186,11 +183,11 @@ func gcCommand(ctx context.Context, args []string, getenv func(string) string, s
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := gc.Config{Log: log}
 	if s.ProtectRunning {
-		pods, err := kubePods(getenv, *kubeconfig, s.Namespace)
+		client, ns, err := kubeClient(getenv, *kubeconfig, true, nil)
 		if err != nil {
 			return fmt.Errorf("gc: --protect-running: %w", err)
 		}
-		cfg.Pods = pods
+		cfg.Pods = gc.NewKubernetesPods(client, cmp.Or(s.Namespace, ns))
 	}
 	collector, err := gc.New(cfg)
 	if err != nil {
@@ -212,34 +209,6 @@ func gcCommand(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("gc: %w", runErr)
 	}
 	return nil
-}
-
-// kubePods returns the pod lister of --protect-running: the kubeconfig file
-// (flag, else $KUBECONFIG, else in-cluster credentials, else
-// ~/.kube/config) and the namespace (flag or variable, else the
-// kubeconfig's context or the pod's own).
-func kubePods(getenv func(string) string, kubeconfig, namespace string) (*gc.KubernetesPods, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	rules.Precedence = []string{clientcmd.RecommendedHomeFile}
-	if kc := getenv("KUBECONFIG"); kc != "" {
-		rules.Precedence = filepath.SplitList(kc)
-	}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
-	rc, err := cc.ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes config: %w", err)
-	}
-	if namespace == "" {
-		if namespace, _, err = cc.Namespace(); err != nil {
-			return nil, fmt.Errorf("kubernetes namespace: %w", err)
-		}
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return gc.NewKubernetesPods(cs, namespace), nil
 }
 
 // durationFlag parses a gc.ParseDuration flag into d.

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/binderbuild/binderbuild/auth"
 	"github.com/binderbuild/binderbuild/launcher"
 	"github.com/binderbuild/binderbuild/server"
 	"github.com/binderbuild/binderbuild/web"
@@ -26,9 +27,9 @@ func uiOptions(l server.Launcher) []web.Option {
 type LaunchSettings launcher.Config
 
 // launchFromEnv fills what JupyterHub gives its services, as upstream:
-// the API token and URL, and the named-server settings.
+// the API URL and the named-server settings (the API token is a fallback
+// of BINDERBUILD_HUB_API_TOKEN).
 func (c *config) launchFromEnv(getenv func(string) string) error {
-	fallback(&c.HubAPIToken, getenv("JUPYTERHUB_API_TOKEN"))
 	c.HubAPIURL = getenv("JUPYTERHUB_API_URL")
 	fallback(&c.QuotaNamespace, c.BuildNamespace)
 	if getenv("BINDERBUILD_ALLOW_NAMED_SERVERS") == "" && getenv("JUPYTERHUB_ALLOW_NAMED_SERVERS") == "true" {
@@ -70,7 +71,7 @@ func newLauncher(cfg config, kube kubernetes.Interface, log *slog.Logger) (serve
 	}
 	log.Info("launch mode: servers start through JupyterHub", "hub_url", cfg.HubURL)
 	var health []server.HealthCheck
-	if cfg.Auth != server.AuthJupyterHub {
+	if cfg.Auth != auth.JupyterHub {
 		health = append(health, server.HealthCheck{Service: "JupyterHub API", Check: l.Check})
 	}
 	return l, health, nil

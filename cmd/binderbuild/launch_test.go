@@ -23,13 +23,13 @@ import (
 )
 
 // launchEnv sets the environment of a service in launch mode with hub.
-func launchEnv(t *testing.T, hubURL, apiURL, token string) {
-	t.Setenv("BINDERBUILD_API_ONLY", "false")
-	t.Setenv("BINDERBUILD_HUB_URL", hubURL)
-	t.Setenv("BINDERBUILD_HUB_API_TOKEN", token)
-	t.Setenv("JUPYTERHUB_API_URL", apiURL)
-	t.Setenv("BINDERBUILD_RETRIES", "2")
-	t.Setenv("BINDERBUILD_RETRY_DELAY", "10ms")
+func launchEnv(env testEnv, hubURL, apiURL, token string) {
+	env.set("BINDERBUILD_API_ONLY", "false")
+	env.set("BINDERBUILD_HUB_URL", hubURL)
+	env.set("BINDERBUILD_HUB_API_TOKEN", token)
+	env.set("JUPYTERHUB_API_URL", apiURL)
+	env.set("BINDERBUILD_RETRIES", "2")
+	env.set("BINDERBUILD_RETRY_DELAY", "10ms")
 }
 
 // normUser replaces the temporary user's random suffix.
@@ -69,9 +69,10 @@ func assertTranscript(t *testing.T, got, want []string) {
 // whose spawner starts Debian's jupyterhub-singleuser.
 func TestServeLaunch(t *testing.T) {
 	f := newFixture(t)
+	env := f.env
 	hub := testhub.Start(t, testhub.Options{})
-	launchEnv(t, hub.URL, hub.APIURL, hub.Token)
-	base := serveT(t)
+	launchEnv(env, hub.URL, hub.APIURL, hub.Token)
+	base := serveT(t, env)
 	host := strings.TrimPrefix(base, "http://")
 	if status, body := get(t, base+"/health"); status != http.StatusOK || !strings.Contains(body, `{"service":"JupyterHub API","ok":true,`) {
 		t.Errorf("GET /health = %d %s, want 200 with JupyterHub API ok", status, body)
@@ -119,8 +120,7 @@ func TestServeLaunch(t *testing.T) {
 	})
 
 	t.Run("launch timeout", func(t *testing.T) {
-		t.Setenv("BINDERBUILD_LAUNCH_TIMEOUT", "2s")
-		base := serveT(t)
+		base := serveT(t, env.with(map[string]string{"BINDERBUILD_LAUNCH_TIMEOUT": "2s"}))
 		image := binderbuild.ImageName(f.prefix, "org-spawnhangs", headSHA)
 		f.push(t, image)
 		got := sseData(stream(t, base+"/build/gh/org/spawnhangs/HEAD", "text/event-stream"))
@@ -141,14 +141,15 @@ func TestServeLaunch(t *testing.T) {
 // TestServeLaunchHubDown launches with a hub that does not answer.
 func TestServeLaunchHubDown(t *testing.T) {
 	f := newFixture(t)
+	env := f.env
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	launchEnv(t, "http://127.0.0.1:"+port+"/", "http://127.0.0.1:"+port+"/hub/api/", "token-of-a-hub-that-is-down")
-	base := serveT(t)
+	launchEnv(env, "http://127.0.0.1:"+port+"/", "http://127.0.0.1:"+port+"/hub/api/", "token-of-a-hub-that-is-down")
+	base := serveT(t, env)
 	if status, body := get(t, base+"/health"); status != http.StatusServiceUnavailable || !strings.Contains(body, `{"service":"JupyterHub API","ok":false,`) {
 		t.Errorf("GET /health = %d %s, want 503 with JupyterHub API not ok", status, body)
 	}
@@ -202,7 +203,7 @@ func TestLocalServeBuildThenLaunch(t *testing.T) {
 		"Dockerfile": "FROM " + engine.BaseImage(t) + "\nRUN echo " + hex.EncodeToString(nonce[:]) + " > /built\n",
 	})
 	hub := testhub.Start(t, testhub.Options{})
-	for k, v := range map[string]string{
+	env := newEnv().merge(map[string]string{
 		"DOCKER_HOST":                          engine.Host,
 		"KUBECONFIG":                           "",
 		"BINDERBUILD_EXECUTOR":                 "local",
@@ -213,11 +214,9 @@ func TestLocalServeBuildThenLaunch(t *testing.T) {
 		"BINDERBUILD_EMBEDDED_REGISTRY_LISTEN": freeAddr(t),
 		"BINDERBUILD_GIT_ALLOWED_HOSTS":        git.Host,
 		"BINDERBUILD_GC_SCHEDULE":              "",
-	} {
-		t.Setenv(k, v)
-	}
-	launchEnv(t, hub.URL, hub.APIURL, hub.Token)
-	base := serveT(t)
+	})
+	launchEnv(env, hub.URL, hub.APIURL, hub.Token)
+	base := serveT(t, env)
 	events := streamUntilEnd(t, base+"/build/git/"+url.PathEscape(repoURL)+"/main")
 	i := slices.IndexFunc(events, func(e string) bool { return strings.HasPrefix(e, `{"phase": "built"`) })
 	if i < 0 {
@@ -276,13 +275,14 @@ func get(t *testing.T, url string) (int, string) {
 // user until the hub's limit.
 func TestServeLaunchNamedServers(t *testing.T) {
 	f := newFixture(t)
+	env := f.env
 	const bobToken = "bob-token-0123456789abcdef"
 	hub := testhub.Start(t, testhub.Options{NamedServers: true, NamedServerLimit: 1, UserTokens: map[string]string{bobToken: "bob"}})
-	launchEnv(t, hub.URL, hub.APIURL, hub.Token)
-	t.Setenv("BINDERBUILD_AUTH", "jupyterhub")
-	t.Setenv("BINDERBUILD_ALLOW_NAMED_SERVERS", "true")
-	t.Setenv("BINDERBUILD_NAMED_SERVER_LIMIT_PER_USER", "1")
-	base := serveT(t)
+	launchEnv(env, hub.URL, hub.APIURL, hub.Token)
+	env.set("BINDERBUILD_AUTH", "jupyterhub")
+	env.set("BINDERBUILD_ALLOW_NAMED_SERVERS", "true")
+	env.set("BINDERBUILD_NAMED_SERVER_LIMIT_PER_USER", "1")
+	base := serveT(t, env)
 	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
 
 	first := streamUntilEnd(t, base+"/build/gh/org/repo/HEAD", "Authorization", "token "+bobToken)

@@ -27,6 +27,10 @@ import (
 
 var localUpdate = flag.Bool("update-local", false, "rewrite testdata/local-*.golden")
 
+// testEngineHost and testDataDir are set once by TestMain; newEnv passes
+// them to every test's service.
+var testEngineHost, testDataDir string
+
 // TestMain keeps every test of this package off the machine's own engine,
 // $HOME and port 5000: DOCKER_HOST is a socket nobody serves (tests that
 // build set their own), the embedded registry listens on a free port and
@@ -41,9 +45,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Setenv("DOCKER_HOST", "unix://"+filepath.Join(dir, "no-engine.sock"))
-	os.Setenv("BINDERBUILD_EMBEDDED_REGISTRY_LISTEN", "127.0.0.1:0")
-	os.Setenv("BINDERBUILD_DATA_DIR", filepath.Join(dir, "data"))
+	testEngineHost = "unix://" + filepath.Join(dir, "no-engine.sock")
+	testDataDir = filepath.Join(dir, "data")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -51,7 +54,7 @@ func TestMain(m *testing.M) {
 
 // noEngineMessage is the failed event's message without a container engine.
 func noEngineMessage() string {
-	return "No container engine found at " + os.Getenv("DOCKER_HOST") +
+	return "No container engine found at " + testEngineHost +
 		": install Docker (apt-get install docker.io) or Podman, or set DOCKER_HOST.\n"
 }
 
@@ -156,7 +159,7 @@ func TestLocalServeBuildCacheRestart(t *testing.T) {
 		"Dockerfile": "FROM " + engine.BaseImage(t) + "\nRUN echo " + hex.EncodeToString(nonce[:]) + " > /built\n",
 	})
 	registry := freeAddr(t)
-	for k, v := range map[string]string{
+	env := newEnv().merge(map[string]string{
 		"DOCKER_HOST":                          engine.Host,
 		"KUBECONFIG":                           "",
 		"BINDERBUILD_EXECUTOR":                 "auto",
@@ -168,13 +171,11 @@ func TestLocalServeBuildCacheRestart(t *testing.T) {
 		"BINDERBUILD_GIT_ALLOWED_HOSTS":        git.Host,
 		"BINDERBUILD_REGISTRY_NEGATIVE_TTL":    "1ms",
 		"BINDERBUILD_GC_SCHEDULE":              "",
-	} {
-		t.Setenv(k, v)
-	}
+	})
 	path := "/build/git/" + url.PathEscape(repoURL) + "/main?build_only=true"
 	var image string
 	t.Run("build", func(t *testing.T) {
-		base := serveT(t)
+		base := serveT(t, env)
 		events := sseData(stream(t, base+path, "text/event-stream"))
 		golden(t, "local-build.golden", normalize(events))
 		var ready struct{ Phase, ImageName string }
@@ -210,7 +211,7 @@ func TestLocalServeBuildCacheRestart(t *testing.T) {
 		return
 	}
 	t.Run("restart", func(t *testing.T) {
-		base := serveT(t)
+		base := serveT(t, env)
 		if got, want := stream(t, base+path, "text/event-stream"), cacheHit(image); got != want {
 			t.Errorf("after a restart:\n%s\nwant\n%s", got, want)
 		}
@@ -233,11 +234,12 @@ func cacheHit(image string) string {
 // install.
 func TestLocalServeNoEngine(t *testing.T) {
 	f := newFixture(t)
+	env := f.env
 	registry := freeAddr(t)
-	t.Setenv("BINDERBUILD_IMAGE_PREFIX", "")
-	t.Setenv("BINDERBUILD_EMBEDDED_REGISTRY_LISTEN", registry)
-	t.Setenv("BINDERBUILD_DATA_DIR", t.TempDir())
-	base := serveT(t)
+	env.set("BINDERBUILD_IMAGE_PREFIX", "")
+	env.set("BINDERBUILD_EMBEDDED_REGISTRY_LISTEN", registry)
+	env.set("BINDERBUILD_DATA_DIR", t.TempDir())
+	base := serveT(t, env)
 	image := binderbuild.ImageName(registry+"/binderbuild/", "org-repo", headSHA)
 	f.push(t, image)
 	if got, want := stream(t, base+"/build/gh/org/repo/HEAD?build_only=true", "text/event-stream"), cacheHit(image); got != want {

@@ -18,14 +18,14 @@ import (
 // redactor removes credentials in URLs and the configured secrets from
 // logs and events.
 func (c config) redactor() *events.Redactor {
-	secrets := []string{c.GithubToken, c.GithubClientSecret, c.GitlabAccessToken, c.GitlabPrivateToken, c.MetricsToken, c.HubAPIToken, c.CanaryToken,
-		c.ZenodoAccessToken, c.FigshareAccessToken, c.HydroshareAccessToken, c.DataverseApiToken}
+	secrets := []string{c.GitHubConfig.AccessToken, c.ClientSecret, c.GitLabConfig.AccessToken, c.PrivateToken, c.MetricsToken, c.HubAPIToken, c.CanaryToken,
+		c.ZenodoAccessToken, c.FigshareAccessToken, c.HydroShareAccessToken, c.DataverseAPIToken}
 	if len(c.BuildTokenSecret) > 0 {
 		secrets = append(secrets, hex.EncodeToString(c.BuildTokenSecret))
 	}
 	// The user info of configured URLs, also where an error message spells
 	// it out of its URL.
-	for _, raw := range []string{c.JupyterhubApiUrl, c.GithubApiUrl, c.GitlabUrl, c.EventsUrl} {
+	for _, raw := range []string{c.JupyterhubApiUrl, c.APIBaseURL, c.GitLabConfig.BaseURL, c.EventsUrl} {
 		if u, err := url.Parse(raw); err == nil && u.User != nil {
 			pw, _ := u.User.Password()
 			secrets = append(secrets, pw, url.QueryEscape(pw))

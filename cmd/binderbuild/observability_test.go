@@ -118,15 +118,14 @@ type capturedService struct {
 	stop           func() // ends the service and waits for it
 }
 
-func serveCaptured(t *testing.T) *capturedService {
+func serveCaptured(t *testing.T, env testEnv) *capturedService {
 	t.Helper()
-	t.Setenv("BINDERBUILD_LISTEN", "127.0.0.1:0")
-	t.Setenv("BINDERBUILD_GC_SCHEDULE", "")
+	env = env.with(map[string]string{"BINDERBUILD_LISTEN": "127.0.0.1:0", "BINDERBUILD_GC_SCHEDULE": ""})
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &capturedService{stdout: &testlog.Buffer{}, stderr: &testlog.Buffer{}}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, os.Getenv, r.stdout, pw) }()
+	go func() { done <- run(ctx, []string{"serve"}, env.lookup, r.stdout, pw) }()
 	var once sync.Once
 	scanned := make(chan struct{})
 	r.stop = func() {
@@ -232,12 +231,13 @@ func TestObservability(t *testing.T) {
 func testHealth(t *testing.T, cluster *testcluster.Cluster) {
 	registry := newStoppableServer(t, ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0))))
 	api := newStoppableServer(t, apiServerProxy(t, cluster))
-	t.Setenv("KUBECONFIG", writeProxyKubeconfig(t, "http://"+api.addr))
-	t.Setenv("BINDERBUILD_BUILD_NAMESPACE", cluster.NewNamespace(t.Context(), t))
-	t.Setenv("BINDERBUILD_IMAGE_PREFIX", registry.addr+"/binder/")
-	t.Setenv("BINDERBUILD_HEALTH_CACHE_TTL", "10ms")
-	t.Setenv("BINDERBUILD_EVENTS_SINK", "none")
-	svc := serveCaptured(t)
+	env := newEnv()
+	env.set("KUBECONFIG", writeProxyKubeconfig(t, "http://"+api.addr))
+	env.set("BINDERBUILD_BUILD_NAMESPACE", cluster.NewNamespace(t.Context(), t))
+	env.set("BINDERBUILD_IMAGE_PREFIX", registry.addr+"/binder/")
+	env.set("BINDERBUILD_HEALTH_CACHE_TTL", "10ms")
+	env.set("BINDERBUILD_EVENTS_SINK", "none")
+	svc := serveCaptured(t, env)
 
 	h := awaitHealth(t, svc.url, http.StatusOK)
 	for _, service := range []string{"Docker registry", "Kubernetes API"} {
@@ -293,15 +293,16 @@ func testSecrets(t *testing.T, cluster *testcluster.Cluster) {
 	}))
 	registry := newStoppableServer(t, ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0))))
 	ns := cluster.NewNamespace(t.Context(), t)
-	t.Setenv("KUBECONFIG", cluster.KubeconfigPath())
-	t.Setenv("BINDERBUILD_BUILD_NAMESPACE", ns)
-	t.Setenv("BINDERBUILD_IMAGE_PREFIX", registry.addr+registryPath)
-	t.Setenv("BINDERBUILD_GITHUB_API_URL", "http://"+gh.addr)
-	t.Setenv("BINDERBUILD_GITHUB_TOKEN", ghToken)
-	t.Setenv("BINDERBUILD_GITHUB_GIT_CREDENTIALS", `username=`+ghToken+`\npassword=x-oauth-basic`)
-	t.Setenv("BINDERBUILD_EVENTS_SINK", "stdout")
-	t.Setenv("BINDERBUILD_LOG_LEVEL", "debug")
-	svc := serveCaptured(t)
+	env := newEnv()
+	env.set("KUBECONFIG", cluster.KubeconfigPath())
+	env.set("BINDERBUILD_BUILD_NAMESPACE", ns)
+	env.set("BINDERBUILD_IMAGE_PREFIX", registry.addr+registryPath)
+	env.set("BINDERBUILD_GITHUB_API_URL", "http://"+gh.addr)
+	env.set("BINDERBUILD_GITHUB_TOKEN", ghToken)
+	env.set("BINDERBUILD_GITHUB_GIT_CREDENTIALS", `username=`+ghToken+`\npassword=x-oauth-basic`)
+	env.set("BINDERBUILD_EVENTS_SINK", "stdout")
+	env.set("BINDERBUILD_LOG_LEVEL", "debug")
+	svc := serveCaptured(t, env)
 
 	// A build: resolved with the token, which the build pod receives.
 	done := make(chan string, 1)

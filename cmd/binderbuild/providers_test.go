@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -19,12 +18,13 @@ import (
 func newArchivesFixture(t *testing.T) (*fixture, *fakearchive.Server) {
 	f := newFixture(t)
 	a := fakearchive.Start(t, f.github)
-	t.Setenv("BINDERBUILD_GITHUB_API_URL", a.URL)
-	t.Setenv("BINDERBUILD_DOI_RESOLVER_URL", a.ResolverURL)
-	t.Setenv("BINDERBUILD_ZENODO_URL", a.URL+"/zenodo")
-	t.Setenv("BINDERBUILD_FIGSHARE_API_URL", a.URL+"/figshare")
-	t.Setenv("BINDERBUILD_SWH_API_URL", a.URL+"/swh/api/1")
-	t.Setenv("BINDERBUILD_GIT_ALLOWED_HOSTS", a.Host)
+	env := f.env
+	env.set("BINDERBUILD_GITHUB_API_URL", a.URL)
+	env.set("BINDERBUILD_DOI_RESOLVER_URL", a.ResolverURL)
+	env.set("BINDERBUILD_ZENODO_URL", a.URL+"/zenodo")
+	env.set("BINDERBUILD_FIGSHARE_API_URL", a.URL+"/figshare")
+	env.set("BINDERBUILD_SWH_API_URL", a.URL+"/swh/api/1")
+	env.set("BINDERBUILD_GIT_ALLOWED_HOSTS", a.Host)
 	return f, a
 }
 
@@ -35,6 +35,7 @@ func escapeURL(s string) string {
 // TestServeArchiveTranscripts streams archive specs through the real wiring.
 func TestServeArchiveTranscripts(t *testing.T) {
 	f, a := newArchivesFixture(t)
+	env := f.env
 	images := map[string]string{
 		"zenodo":       binderbuild.ImageName(f.prefix, "zenodo-3242074", "3242074"),
 		"figshare":     binderbuild.ImageName(f.prefix, "figshare-9782777.v1", "9782777.v1"),
@@ -47,7 +48,7 @@ func TestServeArchiveTranscripts(t *testing.T) {
 	for _, image := range images {
 		f.push(t, image)
 	}
-	base := serveT(t)
+	base := serveT(t, env)
 	ready := func(image string) string {
 		return `data: {"phase": "ready", "imageName": "` + image + `", "message": "Done! Found built image\n"}` + "\n\n"
 	}
@@ -101,9 +102,10 @@ func TestServeArchiveTranscripts(t *testing.T) {
 
 // TestRepoProvidersSetting enables a subset of providers, in a chosen order.
 func TestRepoProvidersSetting(t *testing.T) {
-	newArchivesFixture(t)
-	t.Setenv("BINDERBUILD_REPO_PROVIDERS", "zenodo,gh")
-	base := serveT(t)
+	f, _ := newArchivesFixture(t)
+	env := f.env
+	env.set("BINDERBUILD_REPO_PROVIDERS", "zenodo,gh")
+	base := serveT(t, env)
 	resp, err := http.Get(base + "/api/repoproviders")
 	if err != nil {
 		t.Fatal(err)
@@ -130,9 +132,9 @@ func TestRepoProvidersSetting(t *testing.T) {
 func TestInvalidRepoProviders(t *testing.T) {
 	for _, v := range []string{"gh,nope", "gh,gh", "gh,", ""} {
 		t.Run(v, func(t *testing.T) {
-			t.Setenv("KUBECONFIG", "")
-			t.Setenv("BINDERBUILD_REPO_PROVIDERS", v)
-			err := run(t.Context(), []string{"serve"}, os.Getenv, io.Discard, io.Discard)
+			env := newEnv()
+			env.set("BINDERBUILD_REPO_PROVIDERS", v)
+			err := run(t.Context(), []string{"serve"}, env.lookup, io.Discard, io.Discard)
 			want := `invalid BINDERBUILD_REPO_PROVIDERS="` + v + `": want a comma list of distinct prefixes from gh, gist, git, gl, zenodo, figshare, hydroshare, dataverse, ckan, swh`
 			if err == nil || err.Error() != want {
 				t.Errorf("serve with BINDERBUILD_REPO_PROVIDERS=%q: %v, want %q", v, err, want)
@@ -150,11 +152,7 @@ func TestArchiveTokensRedacted(t *testing.T) {
 		"BINDERBUILD_HYDROSHARE_ACCESS_TOKEN": "hydroshare-t0ken",
 		"BINDERBUILD_DATAVERSE_API_TOKEN":     "dataverse-t0ken",
 	}
-	for env, v := range tokens {
-		t.Setenv(env, v)
-	}
-	t.Setenv("KUBECONFIG", "")
-	cfg, err := loadConfig(os.Getenv)
+	cfg, err := loadConfig(newEnv().merge(tokens).lookup)
 	if err != nil {
 		t.Fatal(err)
 	}

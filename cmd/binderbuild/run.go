@@ -12,10 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"text/tabwriter"
 	"time"
-
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/binderbuild/binderbuild/internal/batchwriter"
 )
@@ -39,15 +36,17 @@ Commands:
   version   print the version
 `
 
-// run is the whole program: main only adds signals and exit codes.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run is the whole program: main only adds signals and exit codes. lookup
+// reads the environment (os.LookupEnv).
+func run(ctx context.Context, args []string, lookup lookupFunc, stdout, stderr io.Writer) error {
+	getenv := func(k string) string { v, _ := lookup(k); return v }
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{"binderbuild: no command given"}
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], getenv, stdout, stderr)
+		return serve(ctx, args[1:], lookup, stdout, stderr)
 	case "gc":
 		return gcCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "build":
@@ -66,12 +65,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, lookup lookupFunc, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "Usage: binderbuild serve\n\nRuns the build service. Settings come from the environment:")
-		printSettings(stdout)
+		writeSettings(stdout, envPrefix, &config{})
 		fmt.Fprintln(stdout, "\nRegistry retention runs in the service when BINDERBUILD_GC_SCHEDULE is set; its\nBINDERBUILD_GC_* settings are listed by `binderbuild gc --help`.")
 	}
 	if err := fs.Parse(args); err != nil {
@@ -83,7 +82,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, err := loadConfig(lookup)
 	if err != nil {
 		return err
 	}
@@ -103,7 +102,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// that open streams do not hold it up.
 	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBase()
-	app, err := wire(base, cfg, getenv, log)
+	app, err := wire(base, cfg, func(k string) string { v, _ := lookup(k); return v }, log)
 	if err != nil {
 		return err
 	}
@@ -121,7 +120,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "version", version())
+	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.Config.BaseURL, "version", version())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -134,16 +133,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
-}
-
-const settingsFormat = `VARIABLE	DEFAULT	DESCRIPTION
-{{range .}}{{usage_key .}}	{{usage_default .}}	{{usage_description .}}
-{{end}}`
-
-func printSettings(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	_ = envconfig.Usagef(envPrefix, &config{}, tw, settingsFormat)
-	_ = tw.Flush()
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -8,9 +8,9 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,30 +57,63 @@ func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.next.ServeHTTP(w, r)
 }
 
+// testEnv is the environment of a test's service: settings are passed as
+// values, never through the process environment, so that tests can run in
+// parallel.
+type testEnv map[string]string
+
+// newEnv is the environment every test starts from: no container engine,
+// the embedded registry on a free port with its data in a temporary folder
+// (testEngineHost and testDataDir, set by TestMain).
+func newEnv() testEnv {
+	return testEnv{"DOCKER_HOST": testEngineHost, "BINDERBUILD_EMBEDDED_REGISTRY_LISTEN": "127.0.0.1:0", "BINDERBUILD_DATA_DIR": testDataDir}
+}
+
+func (e testEnv) set(k, v string)                { e[k] = v }
+func (e testEnv) lookup(k string) (string, bool) { v, ok := e[k]; return v, ok }
+func (e testEnv) getenv(k string) string         { return e[k] }
+func (e testEnv) with(kv map[string]string) testEnv {
+	return testEnv(maps.Clone(e)).merge(kv)
+}
+
+// list is e as KEY=VALUE entries, for a child process.
+func (e testEnv) list() []string {
+	var l []string
+	for k, v := range e {
+		l = append(l, k+"="+v)
+	}
+	return l
+}
+
+func (e testEnv) merge(kv map[string]string) testEnv { maps.Copy(e, kv); return e }
+
 // fixture is the service's real wiring against a fake GitHub API and a real
 // in-process registry holding the image of org/repo at HEAD.
 type fixture struct {
 	github   *fakeGitHub
 	registry *countingHandler
 	prefix   string
+	// env is the service's environment.
+	env testEnv
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{github: &fakeGitHub{}, registry: &countingHandler{next: ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))}}
+	f := &fixture{github: &fakeGitHub{}, registry: &countingHandler{next: ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))}, env: newEnv()}
+	env := f.env
 	gh := httptest.NewServer(f.github)
 	t.Cleanup(gh.Close)
 	reg := httptest.NewServer(f.registry)
 	t.Cleanup(reg.Close)
 	f.prefix = strings.TrimPrefix(reg.URL, "http://") + "/binder/"
 	f.push(t, binderbuild.ImageName(f.prefix, "org-repo", headSHA))
-	t.Setenv("BINDERBUILD_GITHUB_API_URL", gh.URL)
-	t.Setenv("BINDERBUILD_IMAGE_PREFIX", f.prefix)
-	t.Setenv("KUBECONFIG", "")
-	t.Setenv("BINDERBUILD_GC_SCHEDULE", "")
+	env.set("BINDERBUILD_GITHUB_API_URL", gh.URL)
+	env.set("BINDERBUILD_IMAGE_PREFIX", f.prefix)
+	env.set("KUBECONFIG", "")
+	env.set("BINDERBUILD_GC_SCHEDULE", "")
 	// git specs name example.com; allowed, its address is not looked up
 	// (tests send nothing beyond loopback).
-	t.Setenv("BINDERBUILD_GIT_ALLOWED_HOSTS", "example.com")
+	env.set("BINDERBUILD_GIT_ALLOWED_HOSTS", "example.com")
 	return f
 }
 
@@ -99,15 +132,15 @@ func (f *fixture) push(t testing.TB, image string) {
 	}
 }
 
-// serveT runs `binderbuild serve` in-process until the test ends and
-// returns its base URL.
-func serveT(t testing.TB) string {
+// serveT runs `binderbuild serve` in-process with env until the test ends
+// and returns its base URL.
+func serveT(t testing.TB, env testEnv) string {
 	t.Helper()
-	t.Setenv("BINDERBUILD_LISTEN", "127.0.0.1:0")
+	env = env.with(map[string]string{"BINDERBUILD_LISTEN": "127.0.0.1:0"})
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, os.Getenv, io.Discard, pw) }()
+	go func() { done <- run(ctx, []string{"serve"}, env.lookup, io.Discard, pw) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -165,7 +198,8 @@ func stream(t testing.TB, url, accept string) string {
 // compares the exact bytes.
 func TestServeTranscripts(t *testing.T) {
 	f := newFixture(t)
-	base := serveT(t)
+	env := f.env
+	base := serveT(t, env)
 	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
 	gitImage := binderbuild.ImageName(f.prefix, "https://example.com/org/repo", headSHA)
 	f.push(t, gitImage)
@@ -207,8 +241,7 @@ func TestServeTranscripts(t *testing.T) {
 // a container engine (DOCKER_HOST is a missing socket, see TestMain): one
 // waiting event, then a failed event saying what to install.
 func TestServeNoExecutor(t *testing.T) {
-	newFixture(t)
-	base := serveT(t)
+	base := serveT(t, newFixture(t).env)
 	got := stream(t, base+"/build/git/https%3A%2F%2Fexample.com%2Forg%2Fother/"+headSHA+"?build_only=true", "text/event-stream")
 	want := "data: " + `{"phase": "waiting", "message": "Waiting for build to start...\n"}` + "\n\n" +
 		"data: " + `{"phase": "failed", "message": "` + strings.TrimSuffix(noEngineMessage(), "\n") + `\n"}` + "\n\n"
@@ -221,7 +254,8 @@ func TestServeNoExecutor(t *testing.T) {
 // requests reaching GitHub and the registry after the first.
 func TestWarmPathMakesNoUpstreamCalls(t *testing.T) {
 	f := newFixture(t)
-	base := serveT(t)
+	env := f.env
+	base := serveT(t, env)
 	url := base + "/build/gh/org/repo/HEAD?build_only=true"
 	stream(t, url, "text/event-stream")
 	gh, reg := f.github.calls.Load(), f.registry.calls.Load()
@@ -240,7 +274,7 @@ func TestWarmPathMakesNoUpstreamCalls(t *testing.T) {
 
 func TestServeHelpListsSettings(t *testing.T) {
 	var out strings.Builder
-	if err := run(t.Context(), []string{"serve", "--help"}, os.Getenv, &out, io.Discard); err != nil {
+	if err := run(t.Context(), []string{"serve", "--help"}, newEnv().lookup, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []string{"BINDERBUILD_LISTEN", "BINDERBUILD_BASE_URL", "BINDERBUILD_IMAGE_PREFIX", "BINDERBUILD_API_ONLY",
@@ -280,9 +314,9 @@ func TestInvalidConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {
-			t.Setenv("KUBECONFIG", "")
-			t.Setenv(tc.env, tc.value)
-			err := run(t.Context(), []string{"serve"}, os.Getenv, io.Discard, io.Discard)
+			env := newEnv()
+			env.set(tc.env, tc.value)
+			err := run(t.Context(), []string{"serve"}, env.lookup, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("serve with %s=%q: %v, want one line containing %q", tc.env, tc.value, err, tc.want)
 			}

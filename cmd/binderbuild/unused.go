@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"log/slog"
 	"slices"
 	"strings"
-
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/binderbuild/binderbuild/registry/gc"
 )
@@ -69,11 +66,9 @@ func unusedSettings(cfg config, environ []string) []unusedSetting {
 
 // settingNames are the variables of serve's config.
 func settingNames() map[string]bool {
-	var buf bytes.Buffer
-	_ = envconfig.Usagef(envPrefix, &config{}, &buf, "{{range .}}{{usage_key .}}\n{{end}}")
 	names := map[string]bool{}
-	for _, n := range strings.Fields(buf.String()) {
-		names[n] = true
+	for _, s := range settingsOf(envPrefix, &config{}) {
+		names[s.name] = true
 	}
 	return names
 }

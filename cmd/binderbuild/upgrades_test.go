@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -66,7 +65,7 @@ func TestUpgradesVerifyFailingCandidate(t *testing.T) {
 	git.AllowPush(t, "my-org/deploy")
 	gh.AddRepo("my-org/deploy", "main")
 
-	for k, v := range map[string]string{
+	env := newEnv().merge(map[string]string{
 		"DOCKER_HOST":                          engine.Host,
 		"KUBECONFIG":                           "",
 		"BINDERBUILD_EXECUTOR":                 "local",
@@ -79,19 +78,17 @@ func TestUpgradesVerifyFailingCandidate(t *testing.T) {
 		"BINDERBUILD_CANARY_TOKEN":             "canary-s3cret",
 		"BINDERBUILD_GC_SCHEDULE":              "",
 		"BINDERBUILD_UPGRADES_SCHEDULE":        "",
-	} {
-		t.Setenv(k, v)
-	}
-	base := serveT(t)
+	})
+	base := serveT(t, env)
 
-	env := map[string]string{
+	upEnv := map[string]string{
 		"BINDERBUILD_GITHUB_API_URL":        gh.URL,
 		"BINDERBUILD_UPGRADES_GITHUB_TOKEN": "ghp_verify",
 		"BINDERBUILD_UPGRADES_VERIFY_TOKEN": "canary-s3cret",
 	}
 	var stdout, stderr testlog.Buffer
 	err = run(t.Context(), []string{"upgrades", "--repo", "my-org/deploy", "--apply", "--verify", base + "/"},
-		func(k string) string { return env[k] }, &stdout, &stderr)
+		mapLookup(upEnv), &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("upgrades: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
@@ -117,7 +114,7 @@ func TestUpgradesVerifyFailingCandidate(t *testing.T) {
 	// A re-run keeps the verified pull request as it is: no new builds.
 	var again testlog.Buffer
 	if err := run(t.Context(), []string{"upgrades", "--repo", "my-org/deploy", "--apply", "--verify", base + "/", "--json"},
-		func(k string) string { return env[k] }, &again, &testlog.Buffer{}); err != nil {
+		mapLookup(upEnv), &again, &testlog.Buffer{}); err != nil {
 		t.Fatalf("re-run: %v\n%s", err, again.String())
 	}
 	if !strings.Contains(again.String(), `"status": "unchanged"`) || strings.Contains(again.String(), `"canaries"`) {
@@ -146,14 +143,14 @@ func TestUpgradesUsage(t *testing.T) {
 		{[]string{"upgrades"}, map[string]string{"BINDERBUILD_UPGRADES_APPLY": "sure"}, `upgrades: invalid BINDERBUILD_UPGRADES_APPLY="sure": strconv.ParseBool: parsing "sure": invalid syntax`},
 	}
 	for _, tc := range tests {
-		err := run(t.Context(), tc.args, func(k string) string { return tc.env[k] }, &testlog.Buffer{}, &testlog.Buffer{})
+		err := run(t.Context(), tc.args, mapLookup(tc.env), &testlog.Buffer{}, &testlog.Buffer{})
 		var ue usageError
 		if !errors.As(err, &ue) || err.Error() != tc.want {
 			t.Errorf("%q: %v, want usage error %q", tc.args, err, tc.want)
 		}
 	}
 	var out testlog.Buffer
-	if err := run(t.Context(), []string{"upgrades", "--help"}, os.Getenv, &out, &testlog.Buffer{}); err != nil || !strings.Contains(out.String(), "A DRY RUN IS THE DEFAULT") {
+	if err := run(t.Context(), []string{"upgrades", "--help"}, newEnv().lookup, &out, &testlog.Buffer{}); err != nil || !strings.Contains(out.String(), "A DRY RUN IS THE DEFAULT") {
 		t.Errorf("--help: %v\n%s", err, out.String())
 	}
 }

@@ -13,32 +13,34 @@ import (
 // as the binary does: names, defaults, and that the API token is not the
 // git credentials.
 func TestUpstreamConfig(t *testing.T) {
-	noEnv := func(string) string { return "" }
-	t.Setenv("BINDERBUILD_GITHUB_TOKEN", "api-token")
-	cfg, err := loadConfig(noEnv)
+	env := testEnv{"BINDERBUILD_GITHUB_TOKEN": "api-token"}
+	cfg, err := loadConfig(env.lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GithubGitCredentials != "" || cfg.GitlabGitCredentials != "" {
-		t.Errorf("git credentials = %q, %q by default, want none", cfg.GithubGitCredentials, cfg.GitlabGitCredentials)
+	if cfg.GitHubConfig.GitCredentials != "" || cfg.GitLabConfig.GitCredentials != "" {
+		t.Errorf("git credentials = %q, %q by default, want none", cfg.GitHubConfig.GitCredentials, cfg.GitLabConfig.GitCredentials)
 	}
 	if cfg.MaxConcurrentLookups != 16 || cfg.LookupQueueTimeout != 10*time.Second ||
 		cfg.HubMaxConcurrentChecks != 8 || cfg.HubCheckQueueTimeout != 5*time.Second {
 		t.Errorf("bounds = %d, %s, %d, %s; want 16, 10s, 8, 5s", cfg.MaxConcurrentLookups, cfg.LookupQueueTimeout,
 			cfg.HubMaxConcurrentChecks, cfg.HubCheckQueueTimeout)
 	}
+	if cfg.FallbackDelay != 10*time.Second {
+		t.Errorf("FallbackDelay = %s, want upstream's 10s", cfg.FallbackDelay)
+	}
 
-	t.Setenv("BINDERBUILD_GITHUB_GIT_CREDENTIALS", `username=gh\npassword=x`)
-	t.Setenv("BINDERBUILD_GITLAB_GIT_CREDENTIALS", `username=binderhub\npassword=gl`)
-	t.Setenv("BINDERBUILD_MAX_CONCURRENT_LOOKUPS", "4")
-	t.Setenv("BINDERBUILD_LOOKUP_QUEUE_TIMEOUT", "1s")
-	t.Setenv("BINDERBUILD_HUB_MAX_CONCURRENT_CHECKS", "2")
-	t.Setenv("BINDERBUILD_HUB_CHECK_QUEUE_TIMEOUT", "0s")
-	if cfg, err = loadConfig(noEnv); err != nil {
+	env.set("BINDERBUILD_GITHUB_GIT_CREDENTIALS", `username=gh\npassword=x`)
+	env.set("BINDERBUILD_GITLAB_GIT_CREDENTIALS", `username=binderhub\npassword=gl`)
+	env.set("BINDERBUILD_MAX_CONCURRENT_LOOKUPS", "4")
+	env.set("BINDERBUILD_LOOKUP_QUEUE_TIMEOUT", "1s")
+	env.set("BINDERBUILD_HUB_MAX_CONCURRENT_CHECKS", "2")
+	env.set("BINDERBUILD_HUB_CHECK_QUEUE_TIMEOUT", "0s")
+	if cfg, err = loadConfig(env.lookup); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GithubGitCredentials != `username=gh\npassword=x` || cfg.GitlabGitCredentials != `username=binderhub\npassword=gl` {
-		t.Errorf("git credentials = %q, %q", cfg.GithubGitCredentials, cfg.GitlabGitCredentials)
+	if cfg.GitHubConfig.GitCredentials != `username=gh\npassword=x` || cfg.GitLabConfig.GitCredentials != `username=binderhub\npassword=gl` {
+		t.Errorf("git credentials = %q, %q", cfg.GitHubConfig.GitCredentials, cfg.GitLabConfig.GitCredentials)
 	}
 	if cfg.MaxConcurrentLookups != 4 || cfg.LookupQueueTimeout != time.Second ||
 		cfg.HubMaxConcurrentChecks != 2 || cfg.HubCheckQueueTimeout != 0 {
@@ -59,11 +61,11 @@ func TestServeBoundsLookups(t *testing.T) {
 		cancelled <- r.URL.Path
 	}))
 	t.Cleanup(gh.Close)
-	newFixture(t)
-	t.Setenv("BINDERBUILD_GITHUB_API_URL", gh.URL)
-	t.Setenv("BINDERBUILD_MAX_CONCURRENT_LOOKUPS", "1")
-	t.Setenv("BINDERBUILD_LOOKUP_QUEUE_TIMEOUT", "1ns")
-	base := serveT(t)
+	env := newFixture(t).env
+	env.set("BINDERBUILD_GITHUB_API_URL", gh.URL)
+	env.set("BINDERBUILD_MAX_CONCURRENT_LOOKUPS", "1")
+	env.set("BINDERBUILD_LOOKUP_QUEUE_TIMEOUT", "1ns")
+	base := serveT(t, env)
 
 	ctx, leave := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/build/gh/org/slow/HEAD?build_only=true", nil)

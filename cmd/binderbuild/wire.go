@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/binderbuild/binderbuild/auth"
 	"github.com/binderbuild/binderbuild/builder"
 	"k8s.io/client-go/kubernetes"
 
@@ -64,11 +65,13 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	if err := startUpgrades(ctx, getenv, log); err != nil {
 		return nil, err
 	}
-	auth, authHealth, err := server.NewAuth(cfg.AccessConfig, &http.Client{Timeout: 30 * time.Second}, log)
+	authn, hubCheck, err := auth.New(cfg.AuthConfig, &http.Client{Timeout: 30 * time.Second}, log)
 	if err != nil {
 		return nil, err
 	}
-	health = append(health, authHealth...)
+	if hubCheck != nil {
+		health = append(health, server.HealthCheck{Service: "JupyterHub API", Check: hubCheck})
+	}
 	launch, launchHealth, err := newLauncher(cfg, kube, log)
 	if err != nil {
 		return nil, err
@@ -85,13 +88,13 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Metrics:        server.NewMetrics(reg, server.MetricsConfig{Providers: providerNames, RepoLabel: cfg.MetricsRepoLabel}),
 		Events:         emitter,
-		UI:             web.Handler(cfg.BaseURL, uiOptions(launch)...),
+		UI:             web.Handler(cfg.Config.BaseURL, uiOptions(launch)...),
 		Version:        version(),
 		BuildImage:     cfg.BuildImage,
 		Log:            log,
 		AccessLog:      cfg.accessLog,
 		Redactor:       cfg.redactor(),
-		Auth:           auth,
+		Auth:           authn,
 		Launcher:       launch,
 	})
 	return &app{handler: srv, close: func() { shared.Wait(); closeEmitter(emitter, log); registryStopped() }}, nil
@@ -133,35 +136,17 @@ var exampleSpecs = map[string]string{
 // newProvider builds the provider of one prefix (checked by checkProviders).
 func newProvider(prefix string, cfg config, m *repoproviders.Metrics, log *slog.Logger) repoproviders.Provider {
 	client := &http.Client{Timeout: 30 * time.Second}
-	github := repoproviders.GitHubConfig{Hostname: cfg.GithubHostname, APIBaseURL: cfg.GithubApiUrl, AccessToken: cfg.GithubToken,
-		ClientID: cfg.GithubClientId, ClientSecret: cfg.GithubClientSecret, GitCredentials: cfg.GithubGitCredentials}
-	archives := repoproviders.ArchiveConfig{
-		DOIResolverURL:        cfg.DoiResolverUrl,
-		ZenodoURL:             cfg.ZenodoUrl,
-		ZenodoAccessToken:     cfg.ZenodoAccessToken,
-		FigshareAPIURL:        cfg.FigshareApiUrl,
-		FigshareAccessToken:   cfg.FigshareAccessToken,
-		HydroShareURL:         cfg.HydroshareUrl,
-		HydroShareAccessToken: cfg.HydroshareAccessToken,
-		DataverseAPIToken:     cfg.DataverseApiToken,
-		DataverseTokenHost:    cfg.DataverseTokenHost,
-		SWHAPIURL:             cfg.SwhApiUrl,
-		AllowedHosts:          cfg.GitAllowedHosts,
-	}
+	archives := cfg.ArchiveConfig
+	archives.AllowedHosts = cfg.GitConfig.AllowedHosts
 	switch prefix {
 	case "gh":
-		return repoproviders.NewGitHub(github, client, m, log)
+		return repoproviders.NewGitHub(cfg.GitHubConfig, client, m, log)
 	case "gist":
-		return repoproviders.NewGist(repoproviders.GistConfig{GitHub: github, AllowSecretGist: cfg.GistAllowSecret}, m, log)
+		return repoproviders.NewGist(repoproviders.GistConfig{GitHub: cfg.GitHubConfig, AllowSecretGist: cfg.GistAllowSecret}, m, log)
 	case "git":
-		return repoproviders.NewGit(repoproviders.GitConfig{AllowedProtocols: cfg.GitAllowedSchemes, AllowedHosts: cfg.GitAllowedHosts}, m, log)
+		return repoproviders.NewGit(cfg.GitConfig, m, log)
 	case "gl":
-		return repoproviders.NewGitLab(repoproviders.GitLabConfig{
-			BaseURL:        cfg.GitlabUrl,
-			AccessToken:    cfg.GitlabAccessToken,
-			PrivateToken:   cfg.GitlabPrivateToken,
-			GitCredentials: cfg.GitlabGitCredentials,
-		}, client, m, log)
+		return repoproviders.NewGitLab(cfg.GitLabConfig, client, m, log)
 	case "zenodo":
 		return repoproviders.NewZenodo(archives, m, log)
 	case "figshare":

@@ -78,7 +78,9 @@ type Report struct {
 // transient failures, or, unless s.Delete, only reports what it would
 // delete. One failure never stops the others; a manifest already gone
 // (404) counts as deleted, so re-running an interrupted plan is safe. When
-// ctx ends, candidates not yet started fail with ctx's error.
+// ctx ends, candidates not yet started fail with ctx's error. plan must
+// come from an Inventory of List: deletions use the registry as List
+// reached it.
 func (c *Collector) Execute(ctx context.Context, plan Plan, s Settings) Report {
 	start := c.now()
 	rep := Report{
@@ -134,12 +136,16 @@ func (c *Collector) Execute(ctx context.Context, plan Plan, s Settings) Report {
 	return rep
 }
 
+// errNotListed fails candidates whose image did not come from List: only
+// List knows whether their registry may be reached over plain HTTP.
+var errNotListed = errors.New("not deleted: the image was not listed by this collector")
+
 // deleteOne deletes r's manifest, then the children it should delete,
 // and records the outcome in r.
 func (c *Collector) deleteOne(ctx context.Context, r *Result, opts []remote.Option) {
-	repo, err := name.NewRepository(r.Repository, name.Insecure)
-	if err != nil {
-		r.Status, r.Error = StatusFailed, err.Error()
+	repo := r.repo
+	if repo.Name() != r.Repository {
+		r.Status, r.Error = StatusFailed, errNotListed.Error()
 		return
 	}
 	gone, attempts, err := c.deleteManifest(ctx, repo.Digest(r.Digest), opts)

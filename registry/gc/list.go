@@ -47,6 +47,10 @@ type Image struct {
 	Children []string `json:"children,omitempty"`
 	// Blobs maps every blob the image references to its size.
 	Blobs map[string]int64 `json:"-"`
+	// repo is Repository as List parsed it: its registry allows plain
+	// HTTP only when the settings list the host as insecure. Deletions go
+	// through it.
+	repo name.Repository
 }
 
 // Ref returns "repository@digest".
@@ -183,7 +187,7 @@ func (l *lister) repository(ctx context.Context, repo name.Repository) ([]Image,
 			img.Tags = append(img.Tags, tag)
 			continue
 		}
-		img := &Image{Repository: repo.Name(), Digest: d, MediaType: string(desc.MediaType), Tags: []string{tag}, Blobs: make(map[string]int64)}
+		img := &Image{Repository: repo.Name(), repo: repo, Digest: d, MediaType: string(desc.MediaType), Tags: []string{tag}, Blobs: make(map[string]int64)}
 		if err := l.describe(ctx, repo, img, desc.MediaType, desc.Manifest, 0); err != nil {
 			if isNotFound(err) {
 				continue

@@ -94,164 +94,234 @@ func NewPlan(inv Inventory, s Settings, running map[string]bool, now time.Time) 
 	if s.Purge && s.ConfirmPurge != s.ImagePrefix {
 		return Plan{}, fmt.Errorf("purge of %q: %w", s.ImagePrefix, ErrPurgeNotConfirmed)
 	}
-	patterns := make([]*regexp.Regexp, 0, len(s.Patterns))
-	for _, p := range s.Patterns {
+	patterns, err := compilePatterns(s.Patterns)
+	if err != nil {
+		return Plan{}, err
+	}
+	p := &planner{inv: inv, s: s, now: now,
+		reasons: make([][]Reason, len(inv.Images)), protections: make([][]Reason, len(inv.Images))}
+	p.choose(patterns)
+	p.protect(runningSet(running))
+	p.keepNewest()
+	p.countKept()
+	p.capSize()
+	return p.plan(), nil
+}
+
+// compilePatterns compiles Settings.Patterns.
+func compilePatterns(patterns []string) ([]*regexp.Regexp, error) {
+	res := make([]*regexp.Regexp, 0, len(patterns))
+	for _, p := range patterns {
 		re, err := regexp.Compile(p)
 		if err != nil {
-			return Plan{}, &SettingError{Name: "pattern", Value: p, Err: err}
+			return nil, &SettingError{Name: "pattern", Value: p, Err: err}
 		}
-		patterns = append(patterns, re)
+		res = append(res, re)
 	}
-	run := runningSet(running)
+	return res, nil
+}
 
-	n := len(inv.Images)
-	reasons := make([][]Reason, n)
-	protections := make([][]Reason, n)
-	for i, img := range inv.Images {
-		age := now.Sub(img.Created)
-		known := !img.Created.IsZero()
+// planner is the state of one NewPlan; slices are indexed like inv.Images.
+type planner struct {
+	inv Inventory
+	s   Settings
+	now time.Time
+	// reasons and protections are the policies that chose each image and
+	// the protections that spare it.
+	reasons, protections [][]Reason
+	// deleted marks the images to delete.
+	deleted []bool
+	// kept counts, per blob, the kept images that reference it; remaining
+	// is the size of those blobs.
+	kept      map[string]int
+	remaining int64
+	// capOrder are the images the size cap chose, in its order.
+	capOrder []int
+}
+
+// choose applies purge, MaxAge and the patterns.
+func (p *planner) choose(patterns []*regexp.Regexp) {
+	s := p.s
+	for i, img := range p.inv.Images {
+		age := p.now.Sub(img.Created)
 		if s.Purge {
-			reasons[i] = append(reasons[i], Reason{PolicyPurge, "everything under " + s.ImagePrefix})
+			p.reasons[i] = append(p.reasons[i], Reason{PolicyPurge, "everything under " + s.ImagePrefix})
 		}
-		if s.MaxAge > 0 && known && age > s.MaxAge {
-			reasons[i] = append(reasons[i], Reason{PolicyMaxAge, fmt.Sprintf("created %s ago, over %s", FormatAge(age), FormatDuration(s.MaxAge))})
+		if s.MaxAge > 0 && !img.Created.IsZero() && age > s.MaxAge {
+			p.reasons[i] = append(p.reasons[i], Reason{PolicyMaxAge, fmt.Sprintf("created %s ago, over %s", FormatAge(age), FormatDuration(s.MaxAge))})
 		}
 		for _, re := range patterns {
 			if tag, ok := matchTag(re, img); ok {
-				reasons[i] = append(reasons[i], Reason{PolicyPattern, fmt.Sprintf("%s:%s matches %q", shortRepo(img.Repository), tag, re.String())})
+				p.reasons[i] = append(p.reasons[i], Reason{PolicyPattern, fmt.Sprintf("%s:%s matches %q", shortRepo(img.Repository), tag, re.String())})
 			}
 		}
-		if s.MinAge > 0 {
-			switch {
-			case !known:
-				protections[i] = append(protections[i], Reason{ProtectMinAge, "creation time unknown"})
-			case age < s.MinAge:
-				protections[i] = append(protections[i], Reason{ProtectMinAge, fmt.Sprintf("created %s ago, under %s", FormatAge(age), FormatDuration(s.MinAge))})
-			}
+	}
+}
+
+// protect applies MinAge and the running pods.
+func (p *planner) protect(run runSet) {
+	minAge := p.s.MinAge
+	for i, img := range p.inv.Images {
+		age := p.now.Sub(img.Created)
+		switch {
+		case minAge <= 0:
+		case img.Created.IsZero():
+			p.protections[i] = append(p.protections[i], Reason{ProtectMinAge, "creation time unknown"})
+		case age < minAge:
+			p.protections[i] = append(p.protections[i], Reason{ProtectMinAge, fmt.Sprintf("created %s ago, under %s", FormatAge(age), FormatDuration(minAge))})
 		}
 		if ref, ok := run.uses(img); ok {
-			protections[i] = append(protections[i], Reason{ProtectRunning, "used by a running pod (" + ref + ")"})
+			p.protections[i] = append(p.protections[i], Reason{ProtectRunning, "used by a running pod (" + ref + ")"})
 		}
 	}
-	if s.Keep > 0 {
-		byRepo := make(map[string][]int)
-		for i, img := range inv.Images {
-			byRepo[img.Repository] = append(byRepo[img.Repository], i)
-		}
-		for _, idx := range byRepo {
-			slices.SortFunc(idx, func(a, b int) int { return newestFirst(inv.Images[a], inv.Images[b]) })
-			for rank, i := range idx {
-				if rank >= s.Keep {
-					reasons[i] = append(reasons[i], Reason{PolicyKeep, fmt.Sprintf("%s newest of %d in its repository, keep %d", ordinal(rank+1), len(idx), s.Keep)})
-				}
+}
+
+// keepNewest applies Keep: all but the newest Keep of each repository.
+func (p *planner) keepNewest() {
+	keep := p.s.Keep
+	if keep <= 0 {
+		return
+	}
+	byRepo := make(map[string][]int)
+	for i, img := range p.inv.Images {
+		byRepo[img.Repository] = append(byRepo[img.Repository], i)
+	}
+	for _, idx := range byRepo {
+		slices.SortFunc(idx, func(a, b int) int { return newestFirst(p.inv.Images[a], p.inv.Images[b]) })
+		for rank, i := range idx {
+			if rank >= keep {
+				p.reasons[i] = append(p.reasons[i], Reason{PolicyKeep, fmt.Sprintf("%s newest of %d in its repository, keep %d", ordinal(rank+1), len(idx), keep)})
 			}
 		}
 	}
+}
 
-	// Reference counts of blobs among the images that stay.
-	kept := make(map[string]int)
-	deleted := make([]bool, n)
-	for i, img := range inv.Images {
-		if len(reasons[i]) > 0 && len(protections[i]) == 0 {
-			deleted[i] = true
+// countKept marks the images chosen and not protected as deleted and
+// counts the blobs of the rest.
+func (p *planner) countKept() {
+	p.deleted = make([]bool, len(p.inv.Images))
+	p.kept = make(map[string]int)
+	for i, img := range p.inv.Images {
+		if len(p.reasons[i]) > 0 && len(p.protections[i]) == 0 {
+			p.deleted[i] = true
 			continue
 		}
 		for d := range img.Blobs {
-			kept[d]++
+			p.kept[d]++
 		}
 	}
-	sizes := blobSizes(inv.Images)
-	var remaining int64
-	for d := range kept {
-		remaining += sizes[d]
+	sizes := blobSizes(p.inv.Images)
+	for d := range p.kept {
+		p.remaining += sizes[d]
 	}
+}
 
-	var capOrder []int
-	if s.MaxTotalSize > 0 && remaining > s.MaxTotalSize {
-		var order []int
-		for i := range inv.Images {
-			if !deleted[i] {
-				order = append(order, i)
-			}
-		}
-		aggr := cmp.Or(s.Aggressive, DefaultAggressive)
-		slices.SortFunc(order, func(a, b int) int {
-			x, y := inv.Images[a], inv.Images[b]
-			if aggr == Oldest {
-				return cmp.Or(-newestFirst(x, y), cmp.Compare(y.Size, x.Size), strings.Compare(x.Ref(), y.Ref()))
-			}
-			return cmp.Or(cmp.Compare(y.Size, x.Size), -newestFirst(x, y), strings.Compare(x.Ref(), y.Ref()))
-		})
-		for _, i := range order {
-			if remaining <= s.MaxTotalSize {
-				break
-			}
-			r := Reason{PolicySizeCap, fmt.Sprintf("%s kept, over the cap of %s; %s first", FormatSize(remaining), FormatSize(s.MaxTotalSize), aggr)}
-			reasons[i] = append(reasons[i], r)
-			if len(protections[i]) > 0 {
-				continue
-			}
-			deleted[i] = true
-			capOrder = append(capOrder, i)
-			for d := range inv.Images[i].Blobs {
-				if kept[d]--; kept[d] == 0 {
-					delete(kept, d)
-					remaining -= sizes[d]
-				}
-			}
+// capSize applies MaxTotalSize: while the kept images exceed it, it
+// chooses the largest (or oldest) kept image; protected ones stay.
+func (p *planner) capSize() {
+	limit := p.s.MaxTotalSize
+	if limit <= 0 || p.remaining <= limit {
+		return
+	}
+	images := p.inv.Images
+	var order []int
+	for i := range images {
+		if !p.deleted[i] {
+			order = append(order, i)
 		}
 	}
-
-	total := unionSize(inv.Images)
-	plan := Plan{
-		Registry:       inv.Registry,
-		Prefix:         inv.Prefix,
-		Now:            now,
-		Images:         n,
-		TotalBytes:     total,
-		FreedBytes:     total - remaining,
-		RemainingBytes: remaining,
-		MaxTotalSize:   s.MaxTotalSize,
-		OverCap:        s.MaxTotalSize > 0 && remaining > s.MaxTotalSize,
-		kept:           kept,
-	}
-	keptManifests := make(map[string]bool)
-	for i, img := range inv.Images {
-		if deleted[i] {
+	aggr := cmp.Or(p.s.Aggressive, DefaultAggressive)
+	slices.SortFunc(order, func(a, b int) int {
+		x, y := images[a], images[b]
+		if aggr == Oldest {
+			return cmp.Or(-newestFirst(x, y), cmp.Compare(y.Size, x.Size), strings.Compare(x.Ref(), y.Ref()))
+		}
+		return cmp.Or(cmp.Compare(y.Size, x.Size), -newestFirst(x, y), strings.Compare(x.Ref(), y.Ref()))
+	})
+	sizes := blobSizes(images)
+	for _, i := range order {
+		if p.remaining <= limit {
+			break
+		}
+		r := Reason{PolicySizeCap, fmt.Sprintf("%s kept, over the cap of %s; %s first", FormatSize(p.remaining), FormatSize(limit), aggr)}
+		p.reasons[i] = append(p.reasons[i], r)
+		if len(p.protections[i]) > 0 {
 			continue
 		}
-		keptManifests[img.Repository+"@"+img.Digest] = true
-		for _, c := range img.Children {
-			keptManifests[img.Repository+"@"+c] = true
-		}
-	}
-	candidate := func(i int) Candidate {
-		c := Candidate{Image: inv.Images[i], Reasons: reasons[i], Protections: protections[i]}
-		if deleted[i] {
-			for _, child := range c.Children {
-				if !keptManifests[c.Repository+"@"+child] {
-					c.DeleteChildren = append(c.DeleteChildren, child)
-				}
+		p.deleted[i] = true
+		p.capOrder = append(p.capOrder, i)
+		for d := range images[i].Blobs {
+			if p.kept[d]--; p.kept[d] == 0 {
+				delete(p.kept, d)
+				p.remaining -= sizes[d]
 			}
 		}
-		return c
 	}
-	inCap := make(map[int]bool, len(capOrder))
-	for _, i := range capOrder {
+}
+
+// plan assembles the Plan: deletions in inventory order, the size cap's
+// picks last in its order, then the protected images.
+func (p *planner) plan() Plan {
+	total := unionSize(p.inv.Images)
+	plan := Plan{
+		Registry:       p.inv.Registry,
+		Prefix:         p.inv.Prefix,
+		Now:            p.now,
+		Images:         len(p.inv.Images),
+		TotalBytes:     total,
+		FreedBytes:     total - p.remaining,
+		RemainingBytes: p.remaining,
+		MaxTotalSize:   p.s.MaxTotalSize,
+		OverCap:        p.s.MaxTotalSize > 0 && p.remaining > p.s.MaxTotalSize,
+		kept:           p.kept,
+	}
+	inCap := make(map[int]bool, len(p.capOrder))
+	for _, i := range p.capOrder {
 		inCap[i] = true
 	}
-	for i := range inv.Images {
+	keptManifests := p.keptManifests()
+	for i := range p.inv.Images {
 		switch {
-		case deleted[i] && !inCap[i]:
-			plan.Delete = append(plan.Delete, candidate(i))
-		case len(reasons[i]) > 0 && len(protections[i]) > 0:
-			plan.Protected = append(plan.Protected, candidate(i))
+		case p.deleted[i] && !inCap[i]:
+			plan.Delete = append(plan.Delete, p.candidate(i, keptManifests))
+		case len(p.reasons[i]) > 0 && len(p.protections[i]) > 0:
+			plan.Protected = append(plan.Protected, p.candidate(i, keptManifests))
 		}
 	}
-	for _, i := range capOrder {
-		plan.Delete = append(plan.Delete, candidate(i))
+	for _, i := range p.capOrder {
+		plan.Delete = append(plan.Delete, p.candidate(i, keptManifests))
 	}
-	return plan, nil
+	return plan
+}
+
+// keptManifests are the "repository@digest" of kept images and of their
+// index children.
+func (p *planner) keptManifests() map[string]bool {
+	m := make(map[string]bool)
+	for i, img := range p.inv.Images {
+		if p.deleted[i] {
+			continue
+		}
+		m[img.Repository+"@"+img.Digest] = true
+		for _, c := range img.Children {
+			m[img.Repository+"@"+c] = true
+		}
+	}
+	return m
+}
+
+// candidate is image i with its reasons; a deleted index also lists the
+// children no kept image uses.
+func (p *planner) candidate(i int, keptManifests map[string]bool) Candidate {
+	c := Candidate{Image: p.inv.Images[i], Reasons: p.reasons[i], Protections: p.protections[i]}
+	if p.deleted[i] {
+		for _, child := range c.Children {
+			if !keptManifests[c.Repository+"@"+child] {
+				c.DeleteChildren = append(c.DeleteChildren, child)
+			}
+		}
+	}
+	return c
 }
 
 // newestFirst orders images newest first; unknown creation times count as

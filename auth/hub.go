@@ -1,10 +1,8 @@
-package server
+package auth
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -22,83 +19,9 @@ import (
 	"github.com/binderbuild/binderbuild/internal/flight"
 )
 
-// User is the authenticated caller of a request.
-type User struct {
-	Name   string   `json:"name"`
-	Kind   string   `json:"kind"`
-	Scopes []string `json:"scopes"`
-}
-
-// Authenticator identifies the caller holding token. It returns (nil, nil)
-// for a token it does not accept; an error is a failure to check (its text,
-// if a *requestError, is shown to the client). Implementations must never
-// log the token.
-type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (*User, error)
-}
-
 // DefaultHubAPIURL is JupyterHub's API URL when none is configured, as
 // upstream's HubAuth.
 const DefaultHubAPIURL = "http://127.0.0.1:8081/hub/api"
-
-// NewAuth returns the Authenticator of cfg.Auth (nil for none) and the health
-// checks it adds (a "JupyterHub API" check in jupyterhub mode). client makes
-// the hub requests; it should have a timeout.
-func NewAuth(cfg AccessConfig, client *http.Client, log *slog.Logger) (Authenticator, []HealthCheck, error) {
-	switch cfg.Auth {
-	case "", AuthNone:
-		return nil, nil, nil
-	case AuthJupyterHub:
-		hub, err := NewHubAuth(cfg, client, log)
-		if err != nil {
-			return nil, nil, err
-		}
-		return hub, []HealthCheck{{Service: "JupyterHub API", Check: hub.Check}}, nil
-	case AuthTokens:
-		if cfg.AuthTokensFile == "" {
-			return nil, nil, errors.New("BINDERBUILD_AUTH=tokens needs BINDERBUILD_AUTH_TOKENS_FILE")
-		}
-		ta, err := LoadTokenAuth(cfg.AuthTokensFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("BINDERBUILD_AUTH_TOKENS_FILE: %w", err)
-		}
-		return ta, nil, nil
-	default:
-		return nil, nil, fmt.Errorf("invalid BINDERBUILD_AUTH=%q: want none, jupyterhub or tokens", cfg.Auth)
-	}
-}
-
-// authHeader matches JupyterHub's token header: "token <t>" or
-// "bearer <t>", case-insensitively.
-var authHeader = regexp.MustCompile(`(?i)^(?:token|bearer)\s+(.+)$`)
-
-// requestToken returns the token of the Authorization header, if any.
-func requestToken(r *http.Request) string {
-	m := authHeader.FindStringSubmatch(strings.TrimSpace(r.Header.Get("Authorization")))
-	if m == nil {
-		return ""
-	}
-	return strings.TrimSpace(m[1])
-}
-
-// authenticate runs §2 step 3. With authentication off it returns nil.
-func (s *Server) authenticate(r *http.Request) (*User, error) {
-	if s.deps.Auth == nil {
-		return nil, nil
-	}
-	token := requestToken(r)
-	if token == "" {
-		return nil, userError(http.StatusForbidden, "Forbidden")
-	}
-	u, err := s.deps.Auth.Authenticate(r.Context(), token)
-	if err != nil {
-		return nil, err
-	}
-	if u == nil {
-		return nil, userError(http.StatusForbidden, "Forbidden")
-	}
-	return u, nil
-}
 
 // HubAuth checks JupyterHub API tokens as JupyterHub's HubAuth does:
 // GET <api>/user with "Authorization: token <token>" returns the token's
@@ -120,7 +43,7 @@ type HubAuth struct {
 }
 
 // NewHubAuth returns the hub checker of cfg.
-func NewHubAuth(cfg AccessConfig, client *http.Client, log *slog.Logger) (*HubAuth, error) {
+func NewHubAuth(cfg Config, client *http.Client, log *slog.Logger) (*HubAuth, error) {
 	api := strings.TrimRight(cfg.JupyterhubApiUrl, "/")
 	if api == "" {
 		api = DefaultHubAPIURL
@@ -180,14 +103,14 @@ func (h *HubAuth) Authenticate(ctx context.Context, token string) (*User, error)
 		return nil, nil
 	}
 	if !hasScope(u.Scopes, h.scopes) {
-		return nil, userError(http.StatusForbidden, "user "+u.Name+" is not allowed.")
+		return nil, &Error{Status: http.StatusForbidden, Message: "user " + u.Name + " is not allowed.\n"}
 	}
 	return u, nil
 }
 
 // errHubBusy is the answer to a token check that found no free slot.
-var errHubBusy = &requestError{status: http.StatusServiceUnavailable,
-	msg: "Too many authorization checks in progress, please try again in a minute.\n"}
+var errHubBusy = &Error{Status: http.StatusServiceUnavailable,
+	Message: "Too many authorization checks in progress, please try again in a minute.\n"}
 
 // check asks the hub about token, whose hash is key, once a slot is free,
 // and caches the answer.
@@ -208,7 +131,7 @@ func (h *HubAuth) check(ctx context.Context, key, token string) (*User, error) {
 	return u, nil
 }
 
-// userForToken asks the hub. Errors are *requestError with upstream's
+// userForToken asks the hub. Errors are *Error with upstream's
 // messages; the token never appears in them.
 func (h *HubAuth) userForToken(ctx context.Context, token string) (*User, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -221,10 +144,10 @@ func (h *HubAuth) userForToken(ctx context.Context, token string) (*User, error)
 	req.Header.Set("Accept", "application/json")
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return nil, &requestError{
-			status: http.StatusInternalServerError,
-			msg:    fmt.Sprintf("Failed to connect to Hub API at '%s'.  Is the Hub accessible at this URL (from host: %s)?\n", h.api, h.host),
-			cause:  fmt.Errorf("hub token check: %w", err),
+		return nil, &Error{
+			Status:  http.StatusInternalServerError,
+			Message: fmt.Sprintf("Failed to connect to Hub API at '%s'.  Is the Hub accessible at this URL (from host: %s)?\n", h.api, h.host),
+			Cause:   fmt.Errorf("hub token check: %w", err),
 		}
 	}
 	defer resp.Body.Close()
@@ -233,8 +156,8 @@ func (h *HubAuth) userForToken(ctx context.Context, token string) (*User, error)
 	case resp.StatusCode == http.StatusForbidden: // no such token: upstream's allow_403
 		return nil, nil
 	case resp.StatusCode >= 500:
-		return nil, &requestError{status: http.StatusBadGateway, msg: "Failed to check authorization (upstream problem)\n",
-			cause: fmt.Errorf("hub token check: GET %s/user: %s", h.api, resp.Status)}
+		return nil, &Error{Status: http.StatusBadGateway, Message: "Failed to check authorization (upstream problem)\n",
+			Cause: fmt.Errorf("hub token check: GET %s/user: %s", h.api, resp.Status)}
 	case resp.StatusCode >= 400:
 		msg := "Failed to check authorization"
 		var e struct {
@@ -248,16 +171,16 @@ func (h *HubAuth) userForToken(ctx context.Context, token string) (*User, error)
 				msg += ": " + e.Error
 			}
 		}
-		return nil, &requestError{status: http.StatusInternalServerError, msg: msg + "\n",
-			cause: fmt.Errorf("hub token check: GET %s/user: %s", h.api, resp.Status)}
+		return nil, &Error{Status: http.StatusInternalServerError, Message: msg + "\n",
+			Cause: fmt.Errorf("hub token check: GET %s/user: %s", h.api, resp.Status)}
 	case resp.StatusCode >= 300:
-		return nil, &requestError{status: http.StatusInternalServerError, msg: "Failed to check authorization\n",
-			cause: fmt.Errorf("hub token check: GET %s/user: unexpected %s", h.api, resp.Status)}
+		return nil, &Error{Status: http.StatusInternalServerError, Message: "Failed to check authorization\n",
+			Cause: fmt.Errorf("hub token check: GET %s/user: unexpected %s", h.api, resp.Status)}
 	}
-	var u User
+	u := User{Hub: true}
 	if err := json.Unmarshal(body, &u); err != nil || u.Name == "" {
-		return nil, &requestError{status: http.StatusInternalServerError, msg: "Failed to check authorization\n",
-			cause: fmt.Errorf("hub token check: GET %s/user: no user model in the answer (%v)", h.api, err)}
+		return nil, &Error{Status: http.StatusInternalServerError, Message: "Failed to check authorization\n",
+			Cause: fmt.Errorf("hub token check: GET %s/user: no user model in the answer (%v)", h.api, err)}
 	}
 	return &u, nil
 }
@@ -368,77 +291,13 @@ func (c *tokenCache) len() int {
 	return len(c.entries)
 }
 
-// TokenAuth accepts a fixed set of bearer tokens, each with a name used for
-// rate limiting and logs. Tokens are compared by SHA-256 digest in constant
-// time, every configured token each time.
-type TokenAuth struct {
-	tokens []namedToken
-}
-
-type namedToken struct {
-	name   string
-	digest [sha256.Size]byte
-}
-
-// LoadTokenAuth reads a tokens file: one token per line, optionally
-// preceded by a name and whitespace; blank lines and # comments are skipped.
-// Unnamed tokens are named "token-<line>".
-func LoadTokenAuth(path string) (*TokenAuth, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	ta := &TokenAuth{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		var name, token string
-		switch len(fields) {
-		case 1:
-			name, token = fmt.Sprintf("token-%d", n), fields[0]
-		case 2:
-			name, token = fields[0], fields[1]
-		default:
-			return nil, fmt.Errorf("%s line %d: want a token, or a name and a token", path, n)
-		}
-		ta.tokens = append(ta.tokens, namedToken{name: name, digest: sha256.Sum256([]byte(token))})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(ta.tokens) == 0 {
-		return nil, fmt.Errorf("%s holds no tokens", path)
-	}
-	return ta, nil
-}
-
-// Authenticate implements Authenticator.
-func (a *TokenAuth) Authenticate(_ context.Context, token string) (*User, error) {
-	d := sha256.Sum256([]byte(token))
-	found := -1
-	for i, t := range a.tokens {
-		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 && found < 0 {
-			found = i
-		}
-	}
-	if found < 0 {
-		return nil, nil
-	}
-	return &User{Name: a.tokens[found].name, Kind: "token"}, nil
-}
-
 // FromJupyterHubEnv fills unset hub settings from the variables JupyterHub
 // gives its services: JUPYTERHUB_API_URL, and the required scopes from
 // JUPYTERHUB_OAUTH_ACCESS_SCOPES (JSON list), else the deprecated
 // JUPYTERHUB_OAUTH_SCOPES, else access:services!service=$JUPYTERHUB_SERVICE_NAME
 // (as JupyterHub's HubAuth). JUPYTERHUB_API_TOKEN is not needed: the hub
 // identifies a user token with that token alone.
-func (c *AccessConfig) FromJupyterHubEnv(getenv func(string) string) error {
+func (c *Config) FromJupyterHubEnv(getenv func(string) string) error {
 	if c.JupyterhubApiUrl == "" {
 		c.JupyterhubApiUrl = getenv("JUPYTERHUB_API_URL")
 	}
