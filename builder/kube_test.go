@@ -83,8 +83,31 @@ type service struct {
 	stop context.CancelFunc
 }
 
-func startService(t *testing.T, ns string, cfg builder.KubeConfig) *service {
+// serviceOption changes how startService builds a service.
+type serviceOption func(*serviceDeps)
+
+type serviceDeps struct {
+	client kubernetes.Interface
+	log    *slog.Logger
+}
+
+// withClient gives the executor its own client (e.g. one whose transport the
+// test controls).
+func withClient(c kubernetes.Interface) serviceOption {
+	return func(d *serviceDeps) { d.client = c }
+}
+
+// withLogger gives the executor a logger the test reads.
+func withLogger(l *slog.Logger) serviceOption {
+	return func(d *serviceDeps) { d.log = l }
+}
+
+func startService(t *testing.T, ns string, cfg builder.KubeConfig, opts ...serviceOption) *service {
 	t.Helper()
+	deps := serviceDeps{client: cluster.Client(), log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&deps)
+	}
 	cfg.BuildNamespace = ns
 	if cfg.BuildImage == "" {
 		cfg.BuildImage = "quay.io/jupyterhub/repo2docker:2024.07.0"
@@ -95,11 +118,8 @@ func startService(t *testing.T, ns string, cfg builder.KubeConfig) *service {
 	if cfg.BuildNodeSelector == nil {
 		cfg.BuildNodeSelector = map[string]string{dockerAPILabel: "true"}
 	}
-	if cfg.BuildTimeout == 0 {
-		cfg.BuildTimeout = time.Hour
-	}
 	ctx, cancel := context.WithCancel(t.Context())
-	kube, err := builder.NewKube(cluster.Client(), cfg, slog.New(slog.DiscardHandler))
+	kube, err := builder.NewKube(deps.client, cfg, deps.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +417,7 @@ func TestKubeQueue(t *testing.T) {
 	podC := waitPod(t, ns, "third", "ggg777", corev1.PodRunning)
 	finish(t, ns, podC.Name, testcluster.Succeeded())
 	queued := func(pos, total int) string {
-		return fmt.Sprintf(`{"phase": "waiting", "message": "Waiting for a build slot: position %d of %d in the queue (at most 1 builds run at once).\n"}`, pos, total)
+		return fmt.Sprintf(`{"phase": "waiting", "message": "Waiting for a build slot: position %d of %d in this replica's queue (at most 1 builds run at once).\n"}`, pos, total)
 	}
 	assertEvents(t, second.wait(t), []string{waitingEvent, queued(1, 1), readyEvent("second", "fff666")})
 	assertEvents(t, third.wait(t), []string{waitingEvent, queued(2, 2), queued(1, 1), readyEvent("third", "ggg777")})
@@ -440,7 +460,7 @@ func TestKubeCleanup(t *testing.T) {
 	client := cluster.Client()
 	mk := func(name string) {
 		_, err := client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build"}},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build", "binderbuild.org/release": ""}},
 			Spec: corev1.PodSpec{NodeSelector: map[string]string{dockerAPILabel: "true"},
 				Containers: []corev1.Container{{Name: "builder", Image: "x"}}},
 		}, metav1.CreateOptions{})

@@ -99,6 +99,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	fallback(&cfg.BuildNamespace, getenv("NAMESPACE"))
 	fallback(&cfg.BuildNamespace, "default")
 	fallback(&cfg.PushSecret, getenv("PUSH_SECRET_NAME"))
+	fallback(&cfg.Release, getenv("HELM_RELEASE_NAME"))
 	if ns, release := getenv("NAMESPACE"), getenv("HELM_RELEASE_NAME"); ns != "" && release != "" {
 		fallback(&cfg.DockerHost, "/var/run/"+ns+"-"+release+"/docker-api/docker-api.sock")
 	}
