@@ -98,3 +98,34 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $u := (include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml).base_url | default "/" | trimAll "/" }}
 {{- if $u }}/{{ $u }}/{{ else }}/{{ end }}
 {{- end }}
+
+{{- /*
+  binderbuild.otherBuildNamespace is the build namespace when it is not the
+  release's (config.KubernetesBuildExecutor.namespace, or the deprecated
+  config.BinderHub.build_namespace), else "": the Role and RoleBinding go
+  where the build pods are.
+*/}}
+{{- define "binderbuild.otherBuildNamespace" -}}
+{{- $bh := include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml }}
+{{- $kbe := include "binderbuild.section" (list .Values.config "KubernetesBuildExecutor") | fromYaml }}
+{{- $ns := coalesce (get $kbe "namespace") (get $bh "build_namespace") | default "" | toString }}
+{{- if and $ns (ne $ns .Release.Namespace) }}
+{{- $ns }}
+{{- end }}
+{{- end }}
+
+{{- /*
+  binderbuild.buildPodTolerations are the tolerations every build pod has
+  (builder/pod.go hubTolerations): docker-api gets them too, so that no
+  build pod lands on a node without docker-api.
+*/}}
+{{- define "binderbuild.buildPodTolerations" -}}
+- key: hub.jupyter.org/dedicated
+  operator: Equal
+  value: user
+  effect: NoSchedule
+- key: hub.jupyter.org_dedicated
+  operator: Equal
+  value: user
+  effect: NoSchedule
+{{- end }}
