@@ -69,6 +69,10 @@ type podWatch struct {
 func (w *podWatch) run(ctx context.Context) error {
 	w.backoff = logBackoff()
 	defer w.stopFollower()
+	// A pod claimed by another replica that never appears: that replica
+	// died before creating it.
+	absent := time.NewTimer(claimGrace)
+	defer absent.Stop()
 	for {
 		pod, err := w.k.pods.Get(w.req.Name)
 		switch {
@@ -88,6 +92,10 @@ func (w *podWatch) run(ctx context.Context) error {
 			w.retry = nil
 		case <-w.deadline:
 			return w.timedOut(ctx)
+		case <-absent.C:
+			if w.uid == "" {
+				return events.Fail(events.CauseFailed, "Build failed: the build pod was never created. Please try again.\n")
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
