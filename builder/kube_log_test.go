@@ -113,16 +113,24 @@ func (l *logTap) attempts() []time.Time {
 	return append([]time.Time(nil), l.opened...)
 }
 
+// tappedBuild starts a service whose log requests go through a logTap,
+// requests repo/ref and waits until the client received the first three
+// log lines.
+func tappedBuild(t *testing.T, repo, ref string) (ns string, tap *logTap, c *client, pod *corev1.Pod) {
+	t.Helper()
+	ns = cluster.NewNamespace(t.Context(), t)
+	kc, tap := tappedClient(t)
+	c = startService(t, ns, builder.KubeConfig{}, withClient(kc)).request(t, repo+"/"+ref)
+	pod = waitPod(t, ns, repo, ref, corev1.PodRunning)
+	writeLog(t, ns, pod.Name, r2dLines[:3]...)
+	c.waitEvents(t, 4)
+	return ns, tap, c, pod
+}
+
 // A log stream ending while the container still runs is followed again
 // after a growing delay (200 ms, doubling), not every 200 ms.
 func TestKubeLogReconnectBacksOff(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
-	client, tap := tappedClient(t)
-	svc := startService(t, ns, builder.KubeConfig{}, withClient(client))
-	c := svc.request(t, "backoff/kkk111")
-	pod := waitPod(t, ns, "backoff", "kkk111", corev1.PodRunning)
-	writeLog(t, ns, pod.Name, r2dLines[:3]...)
-	c.waitEvents(t, 4)
+	ns, tap, c, pod := tappedBuild(t, "backoff", "kkk111")
 	// Every stream now ends at once although the container runs.
 	if err := cluster.EndPodLog(t.Context(), ns, pod.Name, "builder"); err != nil {
 		t.Fatal(err)
@@ -143,13 +151,7 @@ func TestKubeLogReconnectBacksOff(t *testing.T) {
 // A stream that broke after the kubelet rotated the log resumes after the
 // last line read: no line twice, none lost.
 func TestKubeLogResumeAfterRotation(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
-	client, tap := tappedClient(t)
-	svc := startService(t, ns, builder.KubeConfig{}, withClient(client))
-	c := svc.request(t, "rotate/lll222")
-	pod := waitPod(t, ns, "rotate", "lll222", corev1.PodRunning)
-	writeLog(t, ns, pod.Name, r2dLines[:3]...)
-	c.waitEvents(t, 4)
+	ns, tap, c, pod := tappedBuild(t, "rotate", "lll222")
 	tap.set(false, 3) // the three lines read went to a rotated file
 	tap.cut()
 	writeLog(t, ns, pod.Name, r2dLines[3:]...)
@@ -160,13 +162,7 @@ func TestKubeLogResumeAfterRotation(t *testing.T) {
 // A pod that finished while its log stream was broken is deleted, and its
 // build ends, only once the rest of its log was read.
 func TestKubeLogReadToTheEndBeforeDelete(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
-	client, tap := tappedClient(t)
-	svc := startService(t, ns, builder.KubeConfig{}, withClient(client))
-	c := svc.request(t, "broken/mmm333")
-	pod := waitPod(t, ns, "broken", "mmm333", corev1.PodRunning)
-	writeLog(t, ns, pod.Name, r2dLines[:3]...)
-	c.waitEvents(t, 4)
+	ns, tap, c, pod := tappedBuild(t, "broken", "mmm333")
 	tap.set(true, 0)
 	tap.cut()
 	writeLog(t, ns, pod.Name, r2dLines[3:]...)

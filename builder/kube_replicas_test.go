@@ -148,19 +148,7 @@ func TestKubeReplicasCleanupOnOneReplica(t *testing.T) {
 	client := cluster.Client()
 	const orphans = 4
 	for i := range orphans {
-		name := fmt.Sprintf("orphan-%d", i)
-		_, err := client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build", "binderbuild.org/release": ""}},
-			Spec: corev1.PodSpec{NodeSelector: map[string]string{dockerAPILabel: "true"},
-				Containers: []corev1.Container{{Name: "builder", Image: "x"}}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitRunning(t, client, ns, name)
-		if err := cluster.FinishPod(t.Context(), ns, name, testcluster.Failed(1)); err != nil {
-			t.Fatal(err)
-		}
+		orphanPod(t, ns, fmt.Sprintf("orphan-%d", i), "", true)
 	}
 	_, logs := replicas(t, ns, 3, builder.KubeConfig{CleanupInterval: 50 * time.Millisecond, BuildMaxAge: time.Hour})
 	for i := range orphans {

@@ -460,23 +460,8 @@ func TestKubeServiceRestart(t *testing.T) {
 func TestKubeCleanup(t *testing.T) {
 	ns := cluster.NewNamespace(t.Context(), t)
 	client := cluster.Client()
-	mk := func(name string) {
-		_, err := client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build", "binderbuild.org/release": ""}},
-			Spec: corev1.PodSpec{NodeSelector: map[string]string{dockerAPILabel: "true"},
-				Containers: []corev1.Container{{Name: "builder", Image: "x"}}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	mk("finished")
-	mk("running")
-	waitRunning(t, client, ns, "finished")
-	waitRunning(t, client, ns, "running")
-	if err := cluster.FinishPod(t.Context(), ns, "finished", testcluster.Failed(1)); err != nil {
-		t.Fatal(err)
-	}
+	orphanPod(t, ns, "finished", "", true)
+	orphanPod(t, ns, "running", "", false)
 	svc := startService(t, ns, builder.KubeConfig{BuildMaxAge: time.Hour, CleanupInterval: 50 * time.Millisecond})
 	poll(t, "finished pod deleted", func() bool { return gone(t, client, ns, "finished") })
 	if gone(t, client, ns, "running") {
@@ -485,6 +470,28 @@ func TestKubeCleanup(t *testing.T) {
 	svc.stop()
 	startService(t, ns, builder.KubeConfig{BuildMaxAge: time.Second, CleanupInterval: 50 * time.Millisecond})
 	poll(t, "over-age pod deleted", func() bool { return gone(t, client, ns, "running") })
+}
+
+// orphanPod creates a build pod of release that no build follows, waits
+// until it runs and, when finished is set, ends it with exit code 1.
+func orphanPod(t *testing.T, ns, name, release string, finished bool) {
+	t.Helper()
+	client := cluster.Client()
+	_, err := client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build", "binderbuild.org/release": release}},
+		Spec: corev1.PodSpec{NodeSelector: map[string]string{dockerAPILabel: "true"},
+			Containers: []corev1.Container{{Name: "builder", Image: "x"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, client, ns, name)
+	if !finished {
+		return
+	}
+	if err := cluster.FinishPod(t.Context(), ns, name, testcluster.Failed(1)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func waitRunning(t *testing.T, client kubernetes.Interface, ns, name string) {
@@ -614,22 +621,8 @@ func TestKubeStartNamesMissingPermissions(t *testing.T) {
 func TestKubeReleasesApart(t *testing.T) {
 	ns := cluster.NewNamespace(t.Context(), t)
 	client := cluster.Client()
-	orphan := func(name, release string) {
-		_, err := client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build", "binderbuild.org/release": release}},
-			Spec: corev1.PodSpec{NodeSelector: map[string]string{dockerAPILabel: "true"},
-				Containers: []corev1.Container{{Name: "builder", Image: "x"}}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitRunning(t, client, ns, name)
-		if err := cluster.FinishPod(t.Context(), ns, name, testcluster.Failed(1)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	orphan("orphan-a", "a")
-	orphan("orphan-b", "b")
+	orphanPod(t, ns, "orphan-a", "a", true)
+	orphanPod(t, ns, "orphan-b", "b", true)
 	a := startService(t, ns, builder.KubeConfig{PodConfig: builder.PodConfig{Release: "a"}, CleanupInterval: 50 * time.Millisecond, BuildMaxAge: time.Hour})
 	b := startService(t, ns, builder.KubeConfig{PodConfig: builder.PodConfig{Release: "b"}})
 	poll(t, "release a's orphan deleted", func() bool { return gone(t, client, ns, "orphan-a") })
