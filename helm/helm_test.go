@@ -446,27 +446,35 @@ func TestRole(t *testing.T) {
 // docker-api tolerates what build pods tolerate, plus its own tolerations.
 func TestDockerAPITolerations(t *testing.T) {
 	t.Parallel()
-	extra := corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+	own := corev1.Toleration{Key: "hub.jupyter.org_dedicated", Operator: corev1.TolerationOpExists}
+	gpu := corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
 	for _, tc := range []struct {
 		name string
+		own  []corev1.Toleration
 		args []string
-		want int
-	}{{"defaults", nil, 2}, {"extra", []string{"--set", "dockerApi.tolerations[0].key=gpu", "--set", "dockerApi.tolerations[0].operator=Exists", "--set", "dockerApi.tolerations[0].effect=NoSchedule"}, 3}} {
+	}{
+		{"defaults", nil, nil},
+		{"another", []corev1.Toleration{gpu}, []string{"--set", "dockerApi.tolerations[0].key=gpu", "--set", "dockerApi.tolerations[0].operator=Exists", "--set", "dockerApi.tolerations[0].effect=NoSchedule"}},
+		{"one of the same key", []corev1.Toleration{own}, []string{"--set", "dockerApi.tolerations[0].key=hub.jupyter.org_dedicated", "--set", "dockerApi.tolerations[0].operator=Exists"}},
+	} {
 		ds := mustFind[*appsv1.DaemonSet](t, mustRender(t, tc.args...), "docker-api")
-		got := ds.Spec.Template.Spec.Tolerations
-		if len(got) != tc.want {
-			t.Fatalf("%s: docker-api tolerations %+v, want %d", tc.name, got, tc.want)
-		}
-		for _, hub := range []string{"hub.jupyter.org/dedicated", "hub.jupyter.org_dedicated"} {
-			want := corev1.Toleration{Key: hub, Operator: corev1.TolerationOpEqual, Value: "user", Effect: corev1.TaintEffectNoSchedule}
-			if !slices.Contains(got, want) {
-				t.Errorf("%s: docker-api tolerations %+v lack the build pods' %+v", tc.name, got, want)
-			}
-		}
-		if tc.want == 3 && got[2] != extra {
-			t.Errorf("%s: last toleration %+v, want %+v", tc.name, got[2], extra)
+		want := append(buildPodTolerations(tc.own), tc.own...)
+		if got := ds.Spec.Template.Spec.Tolerations; !slices.Equal(got, want) {
+			t.Errorf("%s: docker-api tolerations %+v, want %+v", tc.name, got, want)
 		}
 	}
+}
+
+// buildPodTolerations are the build pods' tolerations (builder/pod.go) that
+// docker-api gets besides own: those of keys own does not have.
+func buildPodTolerations(own []corev1.Toleration) []corev1.Toleration {
+	var out []corev1.Toleration
+	for _, key := range []string{"hub.jupyter.org/dedicated", "hub.jupyter.org_dedicated"} {
+		if !slices.ContainsFunc(own, func(t corev1.Toleration) bool { return t.Key == key }) {
+			out = append(out, corev1.Toleration{Key: key, Operator: corev1.TolerationOpEqual, Value: "user", Effect: corev1.TaintEffectNoSchedule})
+		}
+	}
+	return out
 }
 
 func TestServerPod(t *testing.T) {

@@ -115,17 +115,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{- /*
-  binderbuild.buildPodTolerations are the tolerations every build pod has
-  (builder/pod.go hubTolerations): docker-api gets them too, so that no
-  build pod lands on a node without docker-api.
+  binderbuild.dockerApiTolerations are docker-api's tolerations: those every
+  build pod has (builder/pod.go hubTolerations), so that no build pod lands
+  on a node without docker-api, unless dockerApi.tolerations has one of the
+  same key, then dockerApi.tolerations.
 */}}
-{{- define "binderbuild.buildPodTolerations" -}}
-- key: hub.jupyter.org/dedicated
-  operator: Equal
-  value: user
-  effect: NoSchedule
-- key: hub.jupyter.org_dedicated
-  operator: Equal
-  value: user
-  effect: NoSchedule
+{{- define "binderbuild.dockerApiTolerations" -}}
+{{- $own := .Values.dockerApi.tolerations | default list }}
+{{- $keys := list }}
+{{- range $own }}
+{{- $keys = append $keys .key }}
+{{- end }}
+{{- $all := list }}
+{{- range $key := list "hub.jupyter.org/dedicated" "hub.jupyter.org_dedicated" }}
+{{- if not (has $key $keys) }}
+{{- $all = append $all (dict "key" $key "operator" "Equal" "value" "user" "effect" "NoSchedule") }}
+{{- end }}
+{{- end }}
+{{- concat $all $own | toYaml }}
 {{- end }}
