@@ -46,7 +46,6 @@ type slots struct {
 	limit, perRepo int
 	pod            func(name string) (*corev1.Pod, bool) // from the informer's cache
 	active         func() []*corev1.Pod                  // unfinished build pods, from the cache
-	now            func() time.Time
 
 	mu      sync.Mutex
 	gone    map[string]time.Time // pods seen deleted, and when
@@ -55,7 +54,7 @@ type slots struct {
 
 func newSlots(leases coordinationclient.LeaseInterface, name string, limit, perRepo int, pod func(string) (*corev1.Pod, bool), active func() []*corev1.Pod) *slots {
 	return &slots{leases: leases, name: name, limit: limit, perRepo: perRepo, pod: pod, active: active,
-		now: time.Now, gone: make(map[string]time.Time), changed: make(chan struct{})}
+		gone: make(map[string]time.Time), changed: make(chan struct{})}
 }
 
 // podChanged wakes the builds waiting for a slot; deleted records a pod's
@@ -63,7 +62,7 @@ func newSlots(leases coordinationclient.LeaseInterface, name string, limit, perR
 func (s *slots) podChanged(name string, deleted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := time.Now()
 	if deleted {
 		s.gone[name] = now
 	}
@@ -100,19 +99,27 @@ func (s *slots) acquire(ctx context.Context, req binderbuild.BuildRequest, told 
 			waiting = true
 			told()
 		}
-		var expiry <-chan time.Time
-		if !retryAt.IsZero() {
-			t := time.NewTimer(retryAt.Sub(s.now()))
-			defer t.Stop()
-			expiry = t.C
-		}
-		select {
-		case <-wake:
-		case <-expiry:
-		case <-ctx.Done():
-			return false, ctx.Err()
+		if err := s.sleep(ctx, wake, retryAt); err != nil {
+			return false, err
 		}
 	}
+}
+
+// sleep waits for a pod change, or until retryAt when it is set.
+func (s *slots) sleep(ctx context.Context, wake <-chan struct{}, retryAt time.Time) error {
+	var expiry <-chan time.Time
+	if !retryAt.IsZero() {
+		t := time.NewTimer(time.Until(retryAt))
+		defer t.Stop()
+		expiry = t.C
+	}
+	select {
+	case <-wake:
+	case <-expiry:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // tryClaim adds req's claim to the Lease if a slot is free. retryAt, when
@@ -124,7 +131,7 @@ func (s *slots) tryClaim(ctx context.Context, req binderbuild.BuildRequest) (got
 		if err != nil {
 			return err
 		}
-		now := s.now()
+		now := time.Now()
 		held, expired := s.held(lease, now)
 		if c, ok := held[req.Name]; ok && c.Image == req.Image {
 			joined = true
