@@ -2,9 +2,12 @@ package builder
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,7 +18,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+
+	"github.com/go-logr/logr"
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/events"
@@ -29,11 +37,15 @@ type KubeConfig struct {
 	BuildMaxAge          time.Duration `split_words:"true" default:"4h" desc:"the cleanup loop deletes build pods older than this (0: never)"`
 	// CleanupInterval is how often finished and over-age pods are deleted.
 	CleanupInterval time.Duration `ignored:"true"`
+	// Identity names this replica in the cleanup Lease; default: the host
+	// name and a random suffix.
+	Identity string `ignored:"true"`
 }
 
 // Kube runs builds as repo2docker pods. One informer watches every build pod
 // of the namespace, whatever the number of builds and clients; each build
-// follows its pod's log once.
+// follows its pod's log once. Replicas share the build limit through a
+// Lease (slots) and elect one of them to run the cleanup.
 type Kube struct {
 	cfg    KubeConfig
 	client kubernetes.Interface
@@ -43,6 +55,10 @@ type Kube struct {
 	pods     listers.PodNamespaceLister
 	informer cache.SharedIndexInformer
 	queue    *queue
+	slots    *slots
+	// listErr is the informer's last list or watch error, for the start-up
+	// message when the cache never syncs.
+	listErr atomic.Pointer[error]
 
 	mu       sync.Mutex
 	watchers map[string]chan struct{} // pod name → poked on every change
@@ -61,12 +77,13 @@ func NewKube(client kubernetes.Interface, cfg KubeConfig, log *slog.Logger) (*Ku
 	if cfg.CleanupInterval <= 0 {
 		cfg.CleanupInterval = time.Minute
 	}
-	if cfg.BuildTimeout <= 0 {
-		cfg.BuildTimeout = time.Hour
+	if cfg.Identity == "" {
+		host, _ := os.Hostname()
+		cfg.Identity = host + "-" + rand.Text()[:8]
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithNamespace(cfg.BuildNamespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = componentLabel + "=" + buildComponent }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = cfg.selector() }))
 	podInformer := factory.Core().V1().Pods()
 	k := &Kube{
 		cfg:      cfg,
@@ -77,26 +94,61 @@ func NewKube(client kubernetes.Interface, cfg KubeConfig, log *slog.Logger) (*Ku
 		watchers: make(map[string]chan struct{}),
 	}
 	k.queue = newQueue(cfg.ConcurrentBuildLimit, cfg.PerRepoBuildLimit, k.activePods)
+	k.queue.where = "in this replica's queue"
+	k.slots = newSlots(client.CoordinationV1().Leases(cfg.BuildNamespace), cfg.leaseName("slots"),
+		cfg.ConcurrentBuildLimit, cfg.PerRepoBuildLimit, k.cachedPod, k.activePods)
 	return k, nil
 }
 
-// Start runs the informer and the cleanup loop until ctx ends; it returns
-// once the informer's cache has synced, or with an error when syncCtx ends
-// first (the API server is unreachable).
+// leaseName is the name of this installation's Lease for purpose.
+func (c KubeConfig) leaseName(purpose string) string {
+	if c.Release == "" {
+		return "binderbuild-" + purpose
+	}
+	return c.Release + "-binderbuild-" + purpose
+}
+
+// Start checks the service account's permissions, runs the informer and the
+// cleanup election until ctx ends; it returns once the informer's cache has
+// synced, or with an error naming what is missing when a permission is
+// denied or syncCtx ends first.
 func (k *Kube) Start(ctx, syncCtx context.Context) error {
+	if err := k.checkAccess(syncCtx); err != nil {
+		return err
+	}
 	if _, err := k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    k.changed,
 		UpdateFunc: func(_, obj any) { k.changed(obj) },
-		DeleteFunc: k.changed,
+		DeleteFunc: k.deleted,
+	}); err != nil {
+		return err
+	}
+	if err := k.informer.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		k.listErr.Store(&err)
+		cache.DefaultWatchErrorHandler(ctx, r, err)
 	}); err != nil {
 		return err
 	}
 	go k.informer.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(syncCtx.Done(), k.informer.HasSynced) {
+		if last := k.listErr.Load(); last != nil {
+			return fmt.Errorf("list build pods in namespace %s: %w", k.cfg.BuildNamespace, *last)
+		}
 		return fmt.Errorf("list build pods in namespace %s: the Kubernetes API server did not answer: %w", k.cfg.BuildNamespace, syncCtx.Err())
 	}
-	go k.cleanupLoop(ctx)
+	go k.electCleaner(ctx)
 	return nil
+}
+
+// deleted records a pod's deletion (its slot is free), then is changed.
+func (k *Kube) deleted(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		k.slots.podChanged(pod.Name, true)
+	}
+	k.changed(obj)
 }
 
 // changed pokes the build watching the pod and re-runs admission.
@@ -113,8 +165,15 @@ func (k *Kube) changed(obj any) {
 			}
 		}
 		k.mu.Unlock()
+		k.slots.podChanged(pod.Name, false)
 	}
 	k.queue.admit()
+}
+
+// cachedPod returns the build pod named name from the informer's cache.
+func (k *Kube) cachedPod(name string) (*corev1.Pod, bool) {
+	p, err := k.pods.Get(name)
+	return p, err == nil
 }
 
 func (k *Kube) subscribe(name string) chan struct{} {
@@ -123,6 +182,14 @@ func (k *Kube) subscribe(name string) chan struct{} {
 	k.watchers[name] = ch
 	k.mu.Unlock()
 	return ch
+}
+
+// watched reports whether a build of this replica follows the pod.
+func (k *Kube) watched(name string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.watchers[name]
+	return ok
 }
 
 func (k *Kube) unsubscribe(name string) {
@@ -144,7 +211,7 @@ func (k *Kube) activePods() []*corev1.Pod {
 }
 
 // Run builds req in a pod, or attaches to the pod already building its
-// image.
+// image, whichever replica started it.
 func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) error {
 	name, building := k.claim(req)
 	if name == "" {
@@ -152,26 +219,55 @@ func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *event
 	}
 	req.Name = name
 	poke := k.subscribe(req.Name)
-	defer k.unsubscribe(req.Name)
+	defer func() { k.unsubscribe(req.Name) }()
 	if !building {
 		if err := k.queue.wait(ctx, req, log); err != nil {
 			return err
 		}
 		defer func() { k.queue.done(req.Name) }()
-		created, err := k.create(ctx, req)
+		joined, err := k.acquire(ctx, req, log)
 		if err != nil {
 			return err
 		}
-		k.queue.rename(req.Name, created)
-		if created != req.Name {
-			k.unsubscribe(req.Name)
-			req.Name = created
-			poke = k.subscribe(req.Name)
+		if !joined {
+			defer k.release(ctx, name)
+			created, err := k.create(ctx, req)
+			if err != nil {
+				return err
+			}
+			k.queue.rename(req.Name, created)
+			if created != req.Name {
+				k.unsubscribe(req.Name)
+				req.Name = created
+				poke = k.subscribe(req.Name)
+			}
 		}
 	}
 	trackerFrom(ctx).start() // admitted, or attached to a pod already building
 	w := &podWatch{k: k, req: req, poke: poke, logRecorder: logRecorder{log: log}}
 	return w.run(ctx)
+}
+
+// acquire waits for a cluster-wide build slot once this replica's queue
+// admitted req. joined reports that another replica claimed a slot for the
+// same image meanwhile: the build attaches to its pod.
+func (k *Kube) acquire(ctx context.Context, req binderbuild.BuildRequest, log *events.Log) (joined bool, err error) {
+	joined, err = k.slots.acquire(ctx, req, func() {
+		log.Append(events.Message("waiting", fmt.Sprintf(
+			"Waiting for a build slot: builds started by other replicas hold them (at most %d builds run at once).\n", k.cfg.ConcurrentBuildLimit)))
+	})
+	if err != nil && ctx.Err() == nil {
+		k.log.ErrorContext(ctx, "claim build slot", "pod", req.Name, "error", err)
+		return false, events.Fail(events.CauseFailed, "Unhandled error watching for build events. Please try again.\n")
+	}
+	return joined, err
+}
+
+// release frees the cluster-wide slot of the build of pod name.
+func (k *Kube) release(ctx context.Context, name string) {
+	if err := k.slots.release(context.WithoutCancel(ctx), name); err != nil {
+		k.log.WarnContext(ctx, "release build slot", "pod", name, "error", err)
+	}
 }
 
 // claim picks req's pod name from the informer's cache: the first of its
@@ -209,7 +305,7 @@ func (k *Kube) create(ctx context.Context, req binderbuild.BuildRequest) (string
 			k.log.ErrorContext(ctx, "create build pod", "pod", name, "error", err)
 			return "", events.Fail(events.CauseFailed, "Unhandled error watching for build events. Please try again.\n")
 		}
-		if live, err := pods.Get(ctx, name, metav1.GetOptions{}); err == nil && live.Annotations[imageKey] == req.Image {
+		if live, err := pods.Get(ctx, name, metav1.GetOptions{}); err == nil && k.cfg.ours(live) && live.Annotations[imageKey] == req.Image {
 			return name, nil
 		}
 	}
@@ -248,9 +344,43 @@ func (k *Kube) deletePod(ctx context.Context, name string) {
 	}
 }
 
+// electCleaner runs the cleanup loop on one replica at a time: the holder
+// of the cleanup Lease (client-go leader election). A replica losing the
+// Lease stands again until ctx ends.
+func (k *Kube) electCleaner(ctx context.Context) {
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: k.cfg.BuildNamespace, Name: k.cfg.leaseName("cleanup")},
+		Client:     k.client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: k.cfg.Identity},
+	}
+	// The elector logs through klog's contextual logger: send it to ours.
+	ctx = klog.NewContext(ctx, logr.FromSlogHandler(k.log.Handler()))
+	for ctx.Err() == nil {
+		elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+			Lock:            lock,
+			LeaseDuration:   15 * time.Second,
+			RenewDeadline:   10 * time.Second,
+			RetryPeriod:     2 * time.Second,
+			ReleaseOnCancel: true,
+			Name:            "binderbuild cleanup",
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: func(ctx context.Context) {
+					k.log.InfoContext(ctx, "this replica runs the build pod cleanup", "identity", k.cfg.Identity)
+					k.cleanupLoop(ctx)
+				},
+				OnStoppedLeading: func() {},
+			},
+		})
+		if err != nil { // the durations above are valid
+			k.log.ErrorContext(ctx, "cleanup election", "error", err)
+			return
+		}
+		elector.Run(ctx)
+	}
+}
+
 // cleanupLoop deletes finished build pods nobody deleted (orphans of a
-// restart) and pods older than BuildMaxAge. Deletes are idempotent, so every
-// replica may run it.
+// restart) and pods older than BuildMaxAge, while this replica leads.
 func (k *Kube) cleanupLoop(ctx context.Context) {
 	t := time.NewTicker(k.cfg.CleanupInterval)
 	defer t.Stop()
@@ -267,7 +397,11 @@ func (k *Kube) cleanupLoop(ctx context.Context) {
 func (k *Kube) cleanup(ctx context.Context, now time.Time) {
 	pods, _ := k.pods.List(labels.Everything())
 	for _, p := range pods {
-		if reason := cleanupReason(p, now, k.cfg.BuildMaxAge, k.cfg.CleanupInterval); reason != "" {
+		reason := cleanupReason(p, now, k.cfg.BuildMaxAge, k.cfg.CleanupInterval)
+		if reason == "finished" && k.watched(p.Name) {
+			continue // its build deletes it once it read the whole log
+		}
+		if reason != "" {
 			k.log.InfoContext(ctx, "cleanup build pod", "pod", p.Name, "reason", reason)
 			k.deletePod(ctx, p.Name)
 		}

@@ -16,8 +16,10 @@ import (
 
 	"github.com/tmaxmax/go-sse"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/builder"
@@ -83,8 +85,31 @@ type service struct {
 	stop context.CancelFunc
 }
 
-func startService(t *testing.T, ns string, cfg builder.KubeConfig) *service {
+// serviceOption changes how startService builds a service.
+type serviceOption func(*serviceDeps)
+
+type serviceDeps struct {
+	client kubernetes.Interface
+	log    *slog.Logger
+}
+
+// withClient gives the executor its own client (e.g. one whose transport the
+// test controls).
+func withClient(c kubernetes.Interface) serviceOption {
+	return func(d *serviceDeps) { d.client = c }
+}
+
+// withLogger gives the executor a logger the test reads.
+func withLogger(l *slog.Logger) serviceOption {
+	return func(d *serviceDeps) { d.log = l }
+}
+
+func startService(t *testing.T, ns string, cfg builder.KubeConfig, opts ...serviceOption) *service {
 	t.Helper()
+	deps := serviceDeps{client: cluster.Client(), log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&deps)
+	}
 	cfg.BuildNamespace = ns
 	if cfg.BuildImage == "" {
 		cfg.BuildImage = "quay.io/jupyterhub/repo2docker:2024.07.0"
@@ -95,11 +120,8 @@ func startService(t *testing.T, ns string, cfg builder.KubeConfig) *service {
 	if cfg.BuildNodeSelector == nil {
 		cfg.BuildNodeSelector = map[string]string{dockerAPILabel: "true"}
 	}
-	if cfg.BuildTimeout == 0 {
-		cfg.BuildTimeout = time.Hour
-	}
 	ctx, cancel := context.WithCancel(t.Context())
-	kube, err := builder.NewKube(cluster.Client(), cfg, slog.New(slog.DiscardHandler))
+	kube, err := builder.NewKube(deps.client, cfg, deps.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +419,7 @@ func TestKubeQueue(t *testing.T) {
 	podC := waitPod(t, ns, "third", "ggg777", corev1.PodRunning)
 	finish(t, ns, podC.Name, testcluster.Succeeded())
 	queued := func(pos, total int) string {
-		return fmt.Sprintf(`{"phase": "waiting", "message": "Waiting for a build slot: position %d of %d in the queue (at most 1 builds run at once).\n"}`, pos, total)
+		return fmt.Sprintf(`{"phase": "waiting", "message": "Waiting for a build slot: position %d of %d in this replica's queue (at most 1 builds run at once).\n"}`, pos, total)
 	}
 	assertEvents(t, second.wait(t), []string{waitingEvent, queued(1, 1), readyEvent("second", "fff666")})
 	assertEvents(t, third.wait(t), []string{waitingEvent, queued(2, 2), queued(1, 1), readyEvent("third", "ggg777")})
@@ -438,23 +460,8 @@ func TestKubeServiceRestart(t *testing.T) {
 func TestKubeCleanup(t *testing.T) {
 	ns := cluster.NewNamespace(t.Context(), t)
 	client := cluster.Client()
-	mk := func(name string) {
-		_, err := client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build"}},
-			Spec: corev1.PodSpec{NodeSelector: map[string]string{dockerAPILabel: "true"},
-				Containers: []corev1.Container{{Name: "builder", Image: "x"}}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	mk("finished")
-	mk("running")
-	waitRunning(t, client, ns, "finished")
-	waitRunning(t, client, ns, "running")
-	if err := cluster.FinishPod(t.Context(), ns, "finished", testcluster.Failed(1)); err != nil {
-		t.Fatal(err)
-	}
+	orphanPod(t, ns, "finished", "", true)
+	orphanPod(t, ns, "running", "", false)
 	svc := startService(t, ns, builder.KubeConfig{BuildMaxAge: time.Hour, CleanupInterval: 50 * time.Millisecond})
 	poll(t, "finished pod deleted", func() bool { return gone(t, client, ns, "finished") })
 	if gone(t, client, ns, "running") {
@@ -463,6 +470,28 @@ func TestKubeCleanup(t *testing.T) {
 	svc.stop()
 	startService(t, ns, builder.KubeConfig{BuildMaxAge: time.Second, CleanupInterval: 50 * time.Millisecond})
 	poll(t, "over-age pod deleted", func() bool { return gone(t, client, ns, "running") })
+}
+
+// orphanPod creates a build pod of release that no build follows, waits
+// until it runs and, when finished is set, ends it with exit code 1.
+func orphanPod(t *testing.T, ns, name, release string, finished bool) {
+	t.Helper()
+	client := cluster.Client()
+	_, err := client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build", "binderbuild.org/release": release}},
+		Spec: corev1.PodSpec{NodeSelector: map[string]string{dockerAPILabel: "true"},
+			Containers: []corev1.Container{{Name: "builder", Image: "x"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, client, ns, name)
+	if !finished {
+		return
+	}
+	if err := cluster.FinishPod(t.Context(), ns, name, testcluster.Failed(1)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func waitRunning(t *testing.T, client kubernetes.Interface, ns, name string) {
@@ -539,4 +568,138 @@ func TestKubeBuildNameCollision(t *testing.T) {
 	assertEvents(t, second.wait(t), []string{waitingEvent, readyEvent(b, ref)})
 	finish(t, ns, podA.Name, testcluster.Succeeded())
 	assertEvents(t, first.wait(t), []string{waitingEvent, readyEvent(a, ref)})
+}
+
+// A service account lacking a permission is told which at start-up.
+func TestKubeStartNamesMissingPermissions(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules []rbacv1.PolicyRule
+		want  string
+	}{
+		{"no lease or create", []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "delete"}},
+			{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+		}, "the service account may not create pods, get leases.coordination.k8s.io, create leases.coordination.k8s.io, update leases.coordination.k8s.io in namespace %s: grant them with a Role (the chart's rbac.create does)"},
+		{"nothing", nil, "the service account may not get pods, list pods, watch pods, create pods, delete pods, get pods/log, get leases.coordination.k8s.io, create leases.coordination.k8s.io, update leases.coordination.k8s.io in namespace %s: grant them with a Role (the chart's rbac.create does)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := cluster.NewNamespace(t.Context(), t)
+			admin := cluster.Client().RbacV1()
+			if _, err := admin.Roles(ns).Create(t.Context(), &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "builder"}, Rules: tc.rules}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := admin.RoleBindings(ns).Create(t.Context(), &rbacv1.RoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Name: "builder"},
+				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "builder", Namespace: ns}},
+				RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "builder"},
+			}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			cfg := cluster.RestConfig()
+			cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":builder",
+				Groups: []string{"system:serviceaccounts", "system:authenticated"}}
+			client, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kube, err := builder.NewKube(client, builder.KubeConfig{PodConfig: builder.PodConfig{BuildNamespace: ns, DockerHost: "/var/run/docker.sock"}}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = kube.Start(t.Context(), t.Context())
+			if want := fmt.Sprintf(tc.want, ns); err == nil || err.Error() != want {
+				t.Errorf("Start = %v, want %s", err, want)
+			}
+		})
+	}
+}
+
+// Two installations in one namespace build the same image in pods of their
+// own, and neither cleans up the other's pods.
+func TestKubeReleasesApart(t *testing.T) {
+	ns := cluster.NewNamespace(t.Context(), t)
+	client := cluster.Client()
+	orphanPod(t, ns, "orphan-a", "a", true)
+	orphanPod(t, ns, "orphan-b", "b", true)
+	a := startService(t, ns, builder.KubeConfig{PodConfig: builder.PodConfig{Release: "a"}, CleanupInterval: 50 * time.Millisecond, BuildMaxAge: time.Hour})
+	b := startService(t, ns, builder.KubeConfig{PodConfig: builder.PodConfig{Release: "b"}})
+	poll(t, "release a's orphan deleted", func() bool { return gone(t, client, ns, "orphan-a") })
+
+	fromA := a.request(t, "apart/ppp111")
+	podA := podOf(t, ns, imageName("apart", "ppp111"))
+	fromB := b.request(t, "apart/ppp111")
+	var podB *corev1.Pod
+	poll(t, "release b's pod", func() bool {
+		pods, err := client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "binderbuild.org/release=b"})
+		for i, p := range pods.Items {
+			if err == nil && p.Name != "orphan-b" && p.Status.Phase == corev1.PodRunning {
+				podB = &pods.Items[i]
+			}
+		}
+		return podB != nil
+	})
+	if podA.Labels["binderbuild.org/release"] != "a" || podB.Name == podA.Name {
+		t.Errorf("pods %s (release %q) and %s: want one pod per release", podA.Name, podA.Labels["binderbuild.org/release"], podB.Name)
+	}
+	writeLog(t, ns, podB.Name, r2dLines[:1]...)
+	finish(t, ns, podB.Name, testcluster.Succeeded())
+	assertEvents(t, fromB.wait(t), []string{waitingEvent, forwarded()[0], readyEvent("apart", "ppp111")})
+	finish(t, ns, podA.Name, testcluster.Succeeded())
+	assertEvents(t, fromA.wait(t), []string{waitingEvent, readyEvent("apart", "ppp111")})
+	if gone(t, client, ns, "orphan-b") {
+		t.Error("release a deleted release b's pod")
+	}
+}
+
+// A memory limit without a request reserves nothing: the API server would
+// otherwise make the request equal to the limit.
+func TestKubeMemoryRequestZero(t *testing.T) {
+	ns := cluster.NewNamespace(t.Context(), t)
+	svc := startService(t, ns, builder.KubeConfig{PodConfig: builder.PodConfig{BuildMemoryLimit: "2G"}})
+	c := svc.request(t, "memory/qqq111")
+	pod := waitPod(t, ns, "memory", "qqq111", corev1.PodRunning)
+	res := pod.Spec.Containers[0].Resources
+	if req, limit := res.Requests.Memory(), res.Limits.Memory(); !req.IsZero() || limit.String() != "2Gi" {
+		t.Errorf("memory request %s, limit %s; want 0 and 2Gi", req, limit)
+	}
+	if pod.Spec.ActiveDeadlineSeconds != nil {
+		t.Errorf("activeDeadlineSeconds %d, want none by default", *pod.Spec.ActiveDeadlineSeconds)
+	}
+	finish(t, ns, pod.Name, testcluster.Succeeded())
+	c.wait(t)
+}
+
+// The build timeout counts from the pod's creation, also for a replica
+// that attaches later: a pod older than the timeout fails at once, before
+// a node for it appears.
+func TestKubeDeadlineCountsFromPodCreation(t *testing.T) {
+	ns := cluster.NewNamespace(t.Context(), t)
+	selector := map[string]string{"binderbuild.test/late-node": ns}
+	cfg := builder.KubeConfig{PodConfig: builder.PodConfig{BuildNodeSelector: selector}}
+	old := startService(t, ns, cfg)
+	first := old.request(t, "late/rrr111")
+	first.waitEvents(t, 2) // waiting for a node
+	old.stop()
+	pod, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), buildName("late", "rrr111"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 2 * time.Second
+	poll(t, "the pod to pass the build timeout", func() bool { return time.Since(pod.CreationTimestamp.Time) > timeout+time.Second })
+
+	cfg.BuildTimeout = timeout
+	c := startService(t, ns, cfg).request(t, "late/rrr111")
+	c.waitEvents(t, 2)
+	if err := cluster.AddNode(t.Context(), "late-node-"+ns, selector, nil); err != nil {
+		t.Fatal(err)
+	}
+	if pod, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), buildName("late", "rrr111"), metav1.GetOptions{}); err == nil && pod.Status.Phase == corev1.PodRunning {
+		finish(t, ns, pod.Name, testcluster.Succeeded())
+	}
+	got := c.wait(t)
+	if last := got[len(got)-1]; !strings.HasPrefix(last, `{"phase": "failed", "message": "Build failed: no node could run the build pod in time. Waiting for a node to run the build: 0/`) {
+		t.Errorf("events:\n%s\nwant the unschedulable failure last", strings.Join(got, "\n"))
+	}
 }

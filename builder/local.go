@@ -93,9 +93,6 @@ func NewLocal(engine Engine, cfg LocalConfig, log *slog.Logger) (*Local, error) 
 	if cfg.Build.CleanupInterval <= 0 {
 		cfg.Build.CleanupInterval = time.Minute
 	}
-	if cfg.Build.BuildTimeout <= 0 {
-		cfg.Build.BuildTimeout = time.Hour
-	}
 	l := &Local{cfg: cfg, engine: engine, socket: sock, log: log, admitEvery: 2 * time.Second}
 	l.queue = newSlotQueue(cfg.Build.ConcurrentBuildLimit, cfg.Build.PerRepoBuildLimit, l.activeBuilds)
 	return l, nil

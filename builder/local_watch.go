@@ -17,6 +17,9 @@ import (
 	"github.com/binderbuild/binderbuild/events"
 )
 
+// retryDelay spaces attempts to follow a container log whose stream broke.
+const retryDelay = 200 * time.Millisecond
+
 // engineRetryDelay spaces attempts to reach an engine that failed a call.
 const engineRetryDelay = time.Second
 
@@ -44,7 +47,7 @@ func (w *containerWatch) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if w.deadline == nil {
+		if w.deadline == nil && w.l.cfg.Build.BuildTimeout > 0 { // 0: no timeout, as upstream
 			t := time.NewTimer(w.remaining(state))
 			defer t.Stop()
 			w.deadline = t.C

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
 	"github.com/binderbuild/binderbuild"
@@ -25,6 +26,9 @@ const (
 	buildComponent = "binderhub-build"
 	repoAnnotation = "binder-repo"
 	containerName  = "builder"
+	// releaseLabel holds the installation (PodConfig.Release) a build pod
+	// belongs to.
+	releaseLabel = "binderbuild.org/release"
 )
 
 // PodConfig is the build pod part of the Kubernetes executor's settings.
@@ -42,10 +46,12 @@ type PodConfig struct {
 	BuildImagePullSecrets        []string          `split_words:"true" desc:"image pull secrets of build pods"`
 	StickyBuilds                 bool              `split_words:"true" default:"false" desc:"prefer the docker-api node that built the repository before (keeps its layer cache warm)"`
 	DockerApiSelector            string            `split_words:"true" default:"app.kubernetes.io/component=docker-api" desc:"label selector of the docker-api pods, for sticky builds"`
-	BuildTimeout                 time.Duration     `split_words:"true" default:"1h" desc:"longest a build may take, queueing excluded (activeDeadlineSeconds of the pod)"`
+	BuildTimeout                 time.Duration     `split_words:"true" default:"0" desc:"longest a build may take, counted from its pod's creation (queueing excluded; also the pod's activeDeadlineSeconds); 0: no limit, as upstream"`
+	BuildAppendix                string            `split_words:"true" desc:"Dockerfile instructions repo2docker appends to every image (--appendix; upstream BuildExecutor.appendix)"`
 	Repo2dockerExtraArgs         []string          `split_words:"true" desc:"extra repo2docker arguments, comma list"`
 	BuildResources               Resources         `split_words:"true" desc:"resources of build pods as JSON, e.g. {\"requests\":{\"cpu\":\"1\"},\"limits\":{\"memory\":\"4Gi\"}} (upstream KubernetesBuildExecutor.resources); its entries replace the memory and ephemeral-storage settings of the same name"`
 	BuildExtraEnv                EnvVars           `split_words:"true" desc:"extra environment variables of build pods as a JSON object of name to value (upstream KubernetesBuildExecutor.extra_envs)"`
+	Release                      string            `split_words:"true" fallback:"HELM_RELEASE_NAME" desc:"name of this installation (unset: $HELM_RELEASE_NAME); its build pods carry it in the label binderbuild.org/release, so installations sharing a namespace never attach to or delete each other's pods"`
 	// Push adds --push; set when a registry is used.
 	Push bool `ignored:"true"`
 }
@@ -71,7 +77,21 @@ func (c PodConfig) Validate() error {
 	if _, err := socketPath(c.DockerHost); err != nil {
 		return fmt.Errorf("invalid BINDERBUILD_DOCKER_HOST=%q: %v", c.DockerHost, err)
 	}
+	if errs := validation.IsValidLabelValue(c.Release); len(errs) > 0 {
+		return fmt.Errorf("invalid BINDERBUILD_RELEASE=%q: %s", c.Release, strings.Join(errs, "; "))
+	}
 	return nil
+}
+
+// selector selects the build pods of this installation.
+func (c PodConfig) selector() string {
+	return componentLabel + "=" + buildComponent + "," + releaseLabel + "=" + c.Release
+}
+
+// ours reports whether p is a build pod of this installation.
+func (c PodConfig) ours(p *corev1.Pod) bool {
+	v, ok := p.Labels[releaseLabel]
+	return ok && v == c.Release && p.Labels[componentLabel] == buildComponent
 }
 
 // parseQuantity parses a Kubernetes quantity; upstream's K/M/G/T suffixes
@@ -107,6 +127,9 @@ func socketPath(host string) (string, error) {
 func (c PodConfig) args(req binderbuild.BuildRequest) []string {
 	args := []string{"jupyter-repo2docker", "--ref=" + req.Ref, "--image=" + req.Image,
 		"--no-clean", "--no-run", "--json-logs", "--user-name=jovyan", "--user-id=1000"}
+	if c.BuildAppendix != "" {
+		args = append(args, "--appendix", c.BuildAppendix)
+	}
 	if c.Push {
 		args = append(args, "--push")
 	}
@@ -125,6 +148,11 @@ func (c PodConfig) resources() corev1.ResourceRequirements {
 	set(r.Limits, corev1.ResourceEphemeralStorage, c.BuildEphemeralStorageLimit)
 	set(r.Requests, corev1.ResourceMemory, c.BuildMemoryRequest)
 	set(r.Limits, corev1.ResourceMemory, c.BuildMemoryLimit)
+	if c.BuildMemoryLimit != "" && c.BuildMemoryRequest == "" {
+		// As upstream: without it the API server makes the request equal
+		// to the limit, and every build reserves the whole limit.
+		r.Requests[corev1.ResourceMemory] = resource.MustParse("0")
+	}
 	return c.BuildResources.overlay(r)
 }
 
@@ -154,7 +182,7 @@ func (c PodConfig) pod(req binderbuild.BuildRequest, stickyNode string) *corev1.
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        req.Name,
-			Labels:      map[string]string{"name": req.Name, componentLabel: buildComponent},
+			Labels:      map[string]string{"name": req.Name, componentLabel: buildComponent, releaseLabel: c.Release},
 			Annotations: map[string]string{repoAnnotation: req.RepoURL, imageKey: req.Image},
 		},
 		Spec: corev1.PodSpec{
@@ -179,11 +207,21 @@ func (c PodConfig) pod(req binderbuild.BuildRequest, stickyNode string) *corev1.
 			NodeSelector:                  c.BuildNodeSelector,
 			Affinity:                      affinity(stickyNode),
 			ImagePullSecrets:              pullSecrets,
-			ActiveDeadlineSeconds:         ptr.To(int64(c.BuildTimeout.Seconds())),
+			ActiveDeadlineSeconds:         c.activeDeadline(),
 			AutomountServiceAccountToken:  ptr.To(false),
 			TerminationGracePeriodSeconds: ptr.To(int64(5)),
 		},
 	}
+}
+
+// activeDeadline is the pod's own deadline, which the kubelet enforces
+// from the pod's start even when no replica watches it; nil without a
+// build timeout.
+func (c PodConfig) activeDeadline() *int64 {
+	if c.BuildTimeout <= 0 {
+		return nil
+	}
+	return ptr.To(int64(c.BuildTimeout.Seconds()))
 }
 
 // affinity prefers the sticky node when there is one, else spreads build

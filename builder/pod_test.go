@@ -53,7 +53,9 @@ func TestPodSpec(t *testing.T) {
 		req    binderbuild.BuildRequest
 		sticky string
 	}{
-		{name: "defaults", cfg: PodConfig{BuildImage: "quay.io/jupyterhub/repo2docker:2024.07.0", DockerHost: "/var/run/docker.sock", BuildTimeout: time.Hour}, req: testReq},
+		{name: "defaults", cfg: PodConfig{BuildImage: "quay.io/jupyterhub/repo2docker:2024.07.0", DockerHost: "/var/run/docker.sock"}, req: testReq},
+		{name: "limit-appendix-proxy", cfg: PodConfig{BuildImage: "quay.io/jupyterhub/repo2docker:2024.07.0", DockerHost: "/var/run/docker.sock",
+			BuildMemoryLimit: "2G", Release: "binder", BuildAppendix: "RUN echo appended", BuildExtraEnv: EnvVars{"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": ".svc,registry.example.com"}}, req: testReq},
 		{name: "everything", cfg: PodConfig{
 			BuildImage:                   "quay.io/jupyterhub/repo2docker:2024.07.0",
 			DockerHost:                   "unix:///var/run/binder-ns-binder/docker-api/docker-api.sock",
@@ -94,6 +96,12 @@ func TestArgs(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("args = %q, want %q", strings.Join(got, " "), want)
 	}
+	cfg.BuildAppendix, cfg.Push = "RUN echo a\nRUN echo b", true
+	got = cfg.args(binderbuild.BuildRequest{Image: "test:test", Ref: "main", RepoURL: "https://example.com/r"})
+	want = "jupyter-repo2docker --ref=main --image=test:test --no-clean --no-run --json-logs --user-name=jovyan --user-id=1000 --appendix RUN echo a\nRUN echo b --push --repo-dir=/srv/repo https://example.com/r"
+	if strings.Join(got, " ") != want {
+		t.Errorf("args with appendix = %q, want %q", strings.Join(got, " "), want)
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -104,6 +112,7 @@ func TestValidate(t *testing.T) {
 		{PodConfig{BuildMemoryLimit: "lots"}, `invalid BINDERBUILD_BUILD_MEMORY_LIMIT="lots"`},
 		{PodConfig{DockerHost: "tcp://10.0.0.1:2375"}, `invalid BINDERBUILD_DOCKER_HOST="tcp://10.0.0.1:2375": only unix domain sockets on the same node are supported`},
 		{PodConfig{DockerHost: "unix://host/sock"}, `only unix domain sockets`},
+		{PodConfig{Release: "a/b"}, `invalid BINDERBUILD_RELEASE="a/b"`},
 	}
 	for _, tc := range tests {
 		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {

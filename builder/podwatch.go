@@ -2,16 +2,22 @@ package builder
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/events"
@@ -20,11 +26,18 @@ import (
 // maxLogLine bounds one log line; push lines with many layers pass 64 KiB.
 const maxLogLine = 1 << 20
 
-// retryDelay spaces attempts to follow a log whose stream broke.
-const retryDelay = 200 * time.Millisecond
-
 // tailLines is how many log messages a failure message repeats.
 const tailLines = 10
+
+// logBackoff spaces attempts to follow a log whose stream broke: 200 ms,
+// doubling up to 30 s, reset once a stream delivers lines again.
+func logBackoff() wait.Backoff {
+	return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 30 * time.Second}
+}
+
+// maxFinishedAttempts is how many streams of a finished pod's log may break
+// in a row before the build ends without the rest of its log.
+const maxFinishedAttempts = 8
 
 // podWatch follows one build pod from creation to its end.
 type podWatch struct {
@@ -32,17 +45,21 @@ type podWatch struct {
 	req  binderbuild.BuildRequest
 	poke chan struct{}
 
-	seen      bool // the informer has shown the pod
-	scheduled bool // the pod was bound to a node
+	uid       types.UID // the pod followed; another UID under the name is another build
+	scheduled bool      // the pod was bound to a node
 	phase     corev1.PodPhase
 	waiting   string // last waiting reason sent
+	deadline  <-chan time.Time
 
-	// The log follower runs in its own goroutine; the recorder is its own
-	// until its result is received from logsDone.
-	logsDone  chan error         // the running follower's result; nil when none runs
-	stopLogs  context.CancelFunc // stops the running follower
-	logsEnded bool               // a follower ended and nothing restarted it
-	retry     <-chan time.Time   // fires to follow the log again after a broken stream
+	// The log follower runs in its own goroutine; the recorder and resume
+	// point are its own until its result is received from logsDone.
+	logsDone     chan error         // the running follower's result; nil when none runs
+	stopLogs     context.CancelFunc // stops the running follower
+	logsComplete bool               // a stream reached the end of a terminated container's log
+	broken       int                // streams in a row that ended without completing the log
+	backoff      wait.Backoff
+	retry        <-chan time.Time // fires to follow the log again after a broken stream
+	resume
 	logRecorder
 }
 
@@ -50,17 +67,19 @@ type podWatch struct {
 // ctx's error when the server stops (the pod then keeps building and a later
 // request attaches to it).
 func (w *podWatch) run(ctx context.Context) error {
-	deadline := time.NewTimer(w.k.cfg.BuildTimeout + time.Minute) // the pod's own deadline counts from its start
-	defer deadline.Stop()
+	w.backoff = logBackoff()
 	defer w.stopFollower()
+	// A pod claimed by another replica that never appears: that replica
+	// died before creating it.
+	absent := time.NewTimer(claimGrace)
+	defer absent.Stop()
 	for {
 		pod, err := w.k.pods.Get(w.req.Name)
 		switch {
-		case apierrors.IsNotFound(err) && w.seen:
+		case (apierrors.IsNotFound(err) || err == nil && pod.UID != w.uid) && w.uid != "":
 			return w.deleted(ctx)
 		case err == nil:
-			w.seen = true
-			w.phase = pod.Status.Phase
+			w.seen(pod)
 			if done, err := w.observe(ctx, pod); done {
 				return err
 			}
@@ -68,39 +87,102 @@ func (w *podWatch) run(ctx context.Context) error {
 		select {
 		case <-w.poke:
 		case err := <-w.logsDone:
-			w.followerEnded(err)
-			if w.phase == corev1.PodRunning {
-				w.retry = time.After(retryDelay)
-			}
+			w.followerEnded(ctx, err)
 		case <-w.retry:
 			w.retry = nil
-		case <-deadline.C:
-			w.k.deletePod(ctx, w.req.Name)
-			if !w.scheduled {
-				return events.Fail(events.CauseUnschedulable, "Build failed: no node could run the build pod in time. "+w.waiting)
+		case <-w.deadline:
+			return w.timedOut(ctx)
+		case <-absent.C:
+			if w.uid == "" {
+				return events.Fail(events.CauseFailed, "Build failed: the build pod was never created. Please try again.\n")
 			}
-			return events.Fail(events.CauseDeadline, fmt.Sprintf("Build failed: it took longer than the build timeout of %s.\n", w.k.cfg.BuildTimeout))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
-// followerEnded takes the follower's result. A broken stream is not fatal:
-// the pod's state decides, and the log is followed again if it still runs.
-func (w *podWatch) followerEnded(err error) {
-	w.logsDone, w.logsEnded = nil, true
-	w.stopLogs()
-	if err != nil && !errors.Is(err, context.Canceled) {
-		w.k.log.Warn("follow build log", "pod", w.req.Name, "error", err)
+// seen takes the pod's identity and phase; the build timeout counts from
+// the pod's creation, whichever replica watches it and since when.
+func (w *podWatch) seen(pod *corev1.Pod) {
+	w.phase = pod.Status.Phase
+	if w.uid != "" {
+		return
 	}
+	w.uid = pod.UID
+	if timeout := w.k.cfg.BuildTimeout; timeout > 0 {
+		t := time.NewTimer(time.Until(pod.CreationTimestamp.Add(timeout)))
+		w.deadline = t.C // garbage once the watch ends; Go 1.23 timers need no Stop
+	}
+}
+
+// timedOut deletes a pod past the build timeout.
+func (w *podWatch) timedOut(ctx context.Context) error {
+	w.k.deletePod(ctx, w.req.Name)
+	if !w.scheduled {
+		return events.Fail(events.CauseUnschedulable, "Build failed: no node could run the build pod in time. "+w.waiting)
+	}
+	return events.Fail(events.CauseDeadline, fmt.Sprintf("Build failed: it took longer than the build timeout of %s.\n", w.k.cfg.BuildTimeout)+w.tailText())
+}
+
+// followerEnded takes the follower's result. A stream that ended before the
+// container terminated, or broke, is followed again after a backoff; only
+// the first break of a series is worth a warning.
+func (w *podWatch) followerEnded(ctx context.Context, err error) {
+	w.logsDone = nil
+	w.stopLogs()
+	if err == nil && w.terminated() {
+		w.logsComplete = true
+		return
+	}
+	if errors.Is(err, errNoLog) && w.finished() {
+		w.logsComplete = true // the container never ran: no log to read
+		return
+	}
+	if w.progressed {
+		w.broken, w.backoff = 0, logBackoff()
+	}
+	w.broken++
+	if err != nil {
+		level := slog.LevelDebug
+		if w.broken == 1 {
+			level = slog.LevelWarn
+		}
+		w.k.log.Log(ctx, level, "follow build log: following again after a backoff", "pod", w.req.Name, "attempt", w.broken, "error", err)
+	}
+	if w.finished() && w.broken >= maxFinishedAttempts {
+		w.k.log.WarnContext(ctx, "build log unreadable: ending the build without its end", "pod", w.req.Name, "error", err)
+		w.logsComplete = true
+		return
+	}
+	w.retry = time.After(w.backoff.Step())
+}
+
+// terminated reports whether the builder container had terminated when the
+// stream ended: the end of its log is then the end of the stream.
+func (w *podWatch) terminated() bool {
+	pod, err := w.k.pods.Get(w.req.Name)
+	if err != nil || pod.UID != w.uid {
+		return false
+	}
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.Name == containerName {
+			return c.State.Terminated != nil
+		}
+	}
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+func (w *podWatch) finished() bool {
+	return w.phase == corev1.PodSucceeded || w.phase == corev1.PodFailed
 }
 
 // stopFollower stops a running follower and waits for it.
 func (w *podWatch) stopFollower() {
 	if w.logsDone != nil {
 		w.stopLogs()
-		w.followerEnded(<-w.logsDone)
+		<-w.logsDone
+		w.logsDone = nil
 	}
 }
 
@@ -119,7 +201,7 @@ func (w *podWatch) observe(ctx context.Context, pod *corev1.Pod) (done bool, err
 		w.followLogs(ctx)
 	case corev1.PodSucceeded, corev1.PodFailed:
 		w.followLogs(ctx)
-		if !w.logsEnded {
+		if !w.logsComplete {
 			return false, nil // the rest of the log first
 		}
 		w.k.deletePod(ctx, w.req.Name)
@@ -140,53 +222,68 @@ func (w *podWatch) result(pod *corev1.Pod) error {
 	return events.Fail(cause, msg+w.tailText())
 }
 
-// deleted ends a build whose pod disappeared: a success only if it had
-// succeeded and its log was read.
+// deleted ends a build whose pod disappeared, or was replaced by another
+// under the same name: a success only if it had succeeded and its log was
+// read.
 func (w *podWatch) deleted(context.Context) error {
 	w.stopFollower()
 	if err := w.failed(); err != nil {
 		return err
 	}
-	if w.phase == corev1.PodSucceeded && w.logsEnded {
+	if w.phase == corev1.PodSucceeded && w.logsComplete {
 		return nil
 	}
 	return events.Fail(events.CauseCancelled, "Build failed: the build pod was deleted before the build finished.\n"+w.tailText())
 }
 
-// followLogs starts the log follower once; a finished follower is started
-// again only while the pod still runs (the stream broke, e.g. the API server
-// restarted), and resumes after the lines already read.
+// followLogs starts the log follower unless one runs, waits to start again,
+// or read the whole log.
 func (w *podWatch) followLogs(ctx context.Context) {
-	if w.logsDone != nil || w.retry != nil || (w.logsEnded && w.phase != corev1.PodRunning) {
+	if w.logsDone != nil || w.retry != nil || w.logsComplete {
 		return
 	}
-	w.logsEnded = false
 	ctx, w.stopLogs = context.WithCancel(ctx)
 	done := make(chan error, 1)
 	w.logsDone = done
+	w.restart()
 	go func() { done <- w.streamLogs(ctx) }()
 }
 
-// streamLogs reads the builder container's log, skipping the records read
-// by an earlier stream of the same pod.
+// errNoLog is a log request the API server refused (e.g. a container that
+// never started): retrying a finished pod's log would not help.
+var errNoLog = errors.New("no log")
+
+// streamLogs reads the builder container's log with timestamps, from the
+// second of the last line read on, and forwards the lines not read before.
+// Resuming by time instead of by count is right after the kubelet rotated
+// the log (the stream then starts later) and never reads another pod's log
+// as this one's.
 func (w *podWatch) streamLogs(ctx context.Context) error {
-	rc, err := w.k.client.CoreV1().Pods(w.k.cfg.BuildNamespace).GetLogs(w.req.Name, &corev1.PodLogOptions{
-		Container: containerName, Follow: true,
-	}).Stream(ctx)
+	opts := &corev1.PodLogOptions{Container: containerName, Follow: true, Timestamps: true}
+	if !w.last.IsZero() {
+		opts.SinceTime = &metav1.Time{Time: w.last}
+	}
+	rc, err := w.k.client.CoreV1().Pods(w.k.cfg.BuildNamespace).GetLogs(w.req.Name, opts).Stream(ctx)
+	if apierrors.IsBadRequest(err) || apierrors.IsNotFound(err) {
+		return fmt.Errorf("open log of %s: %w: %w", w.req.Name, errNoLog, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open log of %s: %w", w.req.Name, err)
 	}
 	defer rc.Close()
 	r := bufio.NewReaderSize(rc, maxLogLine)
-	for n := 0; ; n++ {
+	more := false // the next record continues an over-long line
+	for {
 		line, err := r.ReadSlice('\n')
-		if len(line) > 0 && n >= w.records {
-			w.record(line)
-			w.records++
+		if len(line) > 0 {
+			if rest, ok := w.fresh(line, more); ok {
+				w.record(rest)
+				w.progressed = true
+			}
 		}
+		more = errors.Is(err, bufio.ErrBufferFull)
 		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			// The rest of an over-long line comes as the next record.
+		case more:
 		case errors.Is(err, io.EOF):
 			return nil
 		case err != nil:
@@ -249,3 +346,45 @@ func failureCause(pod *corev1.Pod) (events.Cause, string) {
 	}
 	return events.CauseFailed, msg + ".\n"
 }
+
+// resume is how far a pod's log was read: the kubelet's timestamp of the
+// last line and how many lines carried exactly that timestamp. A stream
+// opened again from that second skips what was read and nothing else.
+type resume struct {
+	last     time.Time
+	atLast   int  // lines read stamped last
+	inStream int  // lines stamped last seen in the current stream
+	dropping bool // the over-long line being read was read before
+	// progressed is set when the current stream delivered a line not read
+	// before.
+	progressed bool
+}
+
+// fresh strips the timestamp of one log record and reports whether it was
+// not read before. more marks the rest of an over-long line.
+func (r *resume) fresh(record []byte, more bool) ([]byte, bool) {
+	if more {
+		return record, !r.dropping
+	}
+	stamp, rest, ok := bytes.Cut(record, []byte(" "))
+	t, err := time.Parse(time.RFC3339Nano, string(stamp))
+	if !ok || err != nil {
+		return record, true // no timestamp: cannot be matched, so keep it
+	}
+	switch {
+	case t.Before(r.last):
+		r.dropping = true
+	case t.Equal(r.last):
+		r.inStream++
+		r.dropping = r.inStream <= r.atLast
+		if !r.dropping {
+			r.atLast++
+		}
+	default:
+		r.last, r.atLast, r.inStream, r.dropping = t, 1, 1, false
+	}
+	return rest, !r.dropping
+}
+
+// restart prepares for a new stream.
+func (r *resume) restart() { r.inStream, r.progressed, r.dropping = 0, false, false }

@@ -18,6 +18,9 @@ import (
 type queue struct {
 	limit, perRepo int
 	active         func() []slot
+	// where says in the position message what the positions count:
+	// "in the queue" by default.
+	where string
 
 	mu      sync.Mutex
 	waiting []*ticket
@@ -51,7 +54,7 @@ func newQueue(limit, perRepo int, active func() []*corev1.Pod) *queue {
 
 // newSlotQueue returns a queue counting the builds active lists.
 func newSlotQueue(limit, perRepo int, active func() []slot) *queue {
-	return &queue{limit: limit, perRepo: perRepo, active: active, admitted: make(map[string]string)}
+	return &queue{limit: limit, perRepo: perRepo, active: active, where: "in the queue", admitted: make(map[string]string)}
 }
 
 // wait blocks until req may start, telling the client its place in the
@@ -79,7 +82,7 @@ func (q *queue) wait(ctx context.Context, req binderbuild.BuildRequest, log *eve
 			if pos > 0 && pos != told {
 				told = pos
 				log.Append(events.Message("waiting", fmt.Sprintf(
-					"Waiting for a build slot: position %d of %d in the queue (at most %d builds run at once).\n", pos, total, q.limit)))
+					"Waiting for a build slot: position %d of %d %s (at most %d builds run at once).\n", pos, total, q.where, q.limit)))
 			}
 		case <-ctx.Done():
 			q.remove(t)

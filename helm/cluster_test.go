@@ -26,6 +26,8 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -33,6 +35,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
@@ -237,13 +240,34 @@ func create(t *testing.T, cfg *rest.Config, ns, manifest string, opts metav1.Cre
 			t.Errorf("%s %s: %v", gvk.Kind, u.GetName(), err)
 			continue
 		}
-		if _, err := dyn.Resource(m.Resource).Namespace(ns).Create(t.Context(), u, opts); err != nil {
+		into := ns
+		if other := u.GetNamespace(); other != "" && other != ns && m.Scope.Name() == meta.RESTScopeNameNamespace {
+			// The Role of a build namespace other than the release's: parallel
+			// renders of the same values share that namespace and its objects.
+			into = other
+			ensureNamespace(t, cfg, other)
+		}
+		_, err = dyn.Resource(m.Resource).Namespace(into).Create(t.Context(), u, opts)
+		if err != nil && !(into != ns && apierrors.IsAlreadyExists(err)) {
 			t.Errorf("create %s %s: %v", gvk.Kind, u.GetName(), err)
 		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.list
+}
+
+// ensureNamespace creates namespace ns unless it exists.
+func ensureNamespace(t *testing.T, cfg *rest.Config, ns string) {
+	t.Helper()
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create namespace %s: %v", ns, err)
+	}
 }
 
 // testBuildPods creates the chart's objects, runs `binderbuild serve` with

@@ -368,6 +368,7 @@ func checkIntent(t *testing.T, objs objects, v map[string]any) {
 	if b, err := json.Marshal(get(v, "dockerApi.tolerations")); err == nil {
 		_ = json.Unmarshal(b, &tolerations)
 	}
+	tolerations = append(buildPodTolerations(tolerations), tolerations...)
 	if got := ds.Spec.Template.Spec.Tolerations; !slices.EqualFunc(got, tolerations, func(a, b corev1.Toleration) bool { return a.MatchToleration(&b) }) {
 		t.Errorf("docker-api tolerations = %+v, want %+v", got, tolerations)
 	}

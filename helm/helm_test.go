@@ -397,19 +397,24 @@ func TestRole(t *testing.T) {
 	role := mustFind[*rbacv1.Role](t, objs, "binderhub")
 	got := map[string][]string{}
 	for _, r := range role.Rules {
-		if len(r.APIGroups) != 1 || r.APIGroups[0] != "" || len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
-			t.Errorf("rule %+v: want core API group only, no resource names or URLs", r)
+		if len(r.APIGroups) != 1 || len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
+			t.Errorf("rule %+v: want one API group, no resource names or URLs", r)
 		}
 		for _, res := range r.Resources {
-			got[res] = append(got[res], r.Verbs...)
+			key := res
+			if r.APIGroups[0] != "" {
+				key += "." + r.APIGroups[0]
+			}
+			got[key] = append(got[key], r.Verbs...)
 		}
 	}
 	for _, verbs := range got {
 		slices.Sort(verbs)
 	}
 	want := map[string][]string{
-		"pods":     {"create", "delete", "get", "list", "watch"},
-		"pods/log": {"get"},
+		"pods":                       {"create", "delete", "get", "list", "watch"},
+		"pods/log":                   {"get"},
+		"leases.coordination.k8s.io": {"create", "get", "update"},
 	}
 	if !maps.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("Role rules = %v, want %v", got, want)
@@ -419,12 +424,57 @@ func TestRole(t *testing.T) {
 		binding.Subjects[0].Kind != "ServiceAccount" || binding.Subjects[0].Name != "binderhub" || binding.Subjects[0].Namespace != testNS {
 		t.Errorf("RoleBinding = %+v %+v, want Role binderhub bound to ServiceAccount %s/binderhub", binding.RoleRef, binding.Subjects, testNS)
 	}
+	if role.Namespace != "" || binding.Namespace != "" {
+		t.Errorf("Role in %q, RoleBinding in %q: want the release namespace", role.Namespace, binding.Namespace)
+	}
 	if n := count[*rbacv1.ClusterRole](objs) + count[*rbacv1.ClusterRoleBinding](objs); n != 0 {
 		t.Errorf("render has %d cluster-wide RBAC objects, want 0", n)
 	}
 	if n := count[*rbacv1.Role](mustRender(t, "--set", "rbac.create=false")); n != 0 {
 		t.Errorf("rbac.create=false renders %d Roles, want 0", n)
 	}
+	for _, set := range []string{"config.KubernetesBuildExecutor.namespace=builds", "config.BinderHub.build_namespace=builds"} {
+		objs := mustRender(t, "--set", set)
+		role, binding := mustFind[*rbacv1.Role](t, objs, "binderhub"), mustFind[*rbacv1.RoleBinding](t, objs, "binderhub")
+		if role.Namespace != "builds" || binding.Namespace != "builds" || binding.Subjects[0].Namespace != testNS {
+			t.Errorf("%s: Role in %q, RoleBinding in %q for %s/%s; want both in builds for the ServiceAccount in %s",
+				set, role.Namespace, binding.Namespace, binding.Subjects[0].Namespace, binding.Subjects[0].Name, testNS)
+		}
+	}
+}
+
+// docker-api tolerates what build pods tolerate, plus its own tolerations.
+func TestDockerAPITolerations(t *testing.T) {
+	t.Parallel()
+	own := corev1.Toleration{Key: "hub.jupyter.org_dedicated", Operator: corev1.TolerationOpExists}
+	gpu := corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+	for _, tc := range []struct {
+		name string
+		own  []corev1.Toleration
+		args []string
+	}{
+		{"defaults", nil, nil},
+		{"another", []corev1.Toleration{gpu}, []string{"--set", "dockerApi.tolerations[0].key=gpu", "--set", "dockerApi.tolerations[0].operator=Exists", "--set", "dockerApi.tolerations[0].effect=NoSchedule"}},
+		{"one of the same key", []corev1.Toleration{own}, []string{"--set", "dockerApi.tolerations[0].key=hub.jupyter.org_dedicated", "--set", "dockerApi.tolerations[0].operator=Exists"}},
+	} {
+		ds := mustFind[*appsv1.DaemonSet](t, mustRender(t, tc.args...), "docker-api")
+		want := append(buildPodTolerations(tc.own), tc.own...)
+		if got := ds.Spec.Template.Spec.Tolerations; !slices.Equal(got, want) {
+			t.Errorf("%s: docker-api tolerations %+v, want %+v", tc.name, got, want)
+		}
+	}
+}
+
+// buildPodTolerations are the build pods' tolerations (builder/pod.go) that
+// docker-api gets besides own: those of keys own does not have.
+func buildPodTolerations(own []corev1.Toleration) []corev1.Toleration {
+	var out []corev1.Toleration
+	for _, key := range []string{"hub.jupyter.org/dedicated", "hub.jupyter.org_dedicated"} {
+		if !slices.ContainsFunc(own, func(t corev1.Toleration) bool { return t.Key == key }) {
+			out = append(out, corev1.Toleration{Key: key, Operator: corev1.TolerationOpEqual, Value: "user", Effect: corev1.TaintEffectNoSchedule})
+		}
+	}
+	return out
 }
 
 func TestServerPod(t *testing.T) {
@@ -523,6 +573,7 @@ func TestSettings(t *testing.T) {
 			"BINDERBUILD_AUTH": "none", "BINDERBUILD_EXECUTOR": "kubernetes", "BINDERBUILD_DOCKER_HOST": socket,
 			"BINDERBUILD_USE_REGISTRY": "false", "BINDERBUILD_IMAGE_PREFIX": "", "BINDERBUILD_PUSH_SECRET": "",
 			"BINDERBUILD_BUILD_EPHEMERAL_STORAGE_REQUEST": "", "BINDERBUILD_BUILD_EPHEMERAL_STORAGE_LIMIT": "",
+			"BINDERBUILD_BUILD_TIMEOUT": "", "BINDERBUILD_BUILD_APPENDIX": "",
 		}},
 		{"BinderHub", `
 config:
@@ -548,6 +599,7 @@ config:
 buildPods:
   ephemeralStorage: {request: 2Gi, limit: 10Gi}
   perClientLimit: 5
+  timeout: 1h30m
 config:
   KubernetesBuildExecutor:
     build_image: quay.io/jupyterhub/repo2docker:2025.12.1
@@ -559,8 +611,10 @@ config:
     image_pull_secrets: [a, b]
     repo2docker_extra_args: [--subdir=binder]
     sticky_builds: false
+    appendix: RUN echo new
   BinderHub:
     sticky_builds: true
+    appendix: RUN echo old
   KubernetesCleaner:
     max_age: 0
 `, map[string]string{
@@ -571,7 +625,7 @@ config:
 			"BINDERBUILD_BUILD_MEMORY_LIMIT": "2Gi", "BINDERBUILD_BUILD_MEMORY_REQUEST": "1073741824",
 			"BINDERBUILD_BUILD_IMAGE_PULL_SECRETS": "a,b", "BINDERBUILD_REPO2DOCKER_EXTRA_ARGS": "--subdir=binder",
 			"BINDERBUILD_STICKY_BUILDS": "false", "BINDERBUILD_BUILD_MAX_AGE": "0s",
-			"BINDERBUILD_PER_CLIENT_BUILD_LIMIT": "5",
+			"BINDERBUILD_PER_CLIENT_BUILD_LIMIT": "5", "BINDERBUILD_BUILD_TIMEOUT": "1h30m", "BINDERBUILD_BUILD_APPENDIX": "RUN echo new",
 		}},
 		{"deprecated BinderHub build settings", `
 config:
@@ -582,10 +636,11 @@ config:
     build_memory_limit: 512M
     build_max_age: 600
     debug: true
+    appendix: RUN echo old
 `, map[string]string{
 			"BINDERBUILD_BUILD_IMAGE": "quay.io/jupyterhub/repo2docker:old", "BINDERBUILD_DOCKER_HOST": "/var/run/other.sock",
 			"BINDERBUILD_BUILD_NAMESPACE": "old-builds", "BINDERBUILD_BUILD_MEMORY_LIMIT": "512Mi",
-			"BINDERBUILD_BUILD_MAX_AGE": "600s", "BINDERBUILD_LOG_LEVEL": "debug",
+			"BINDERBUILD_BUILD_MAX_AGE": "600s", "BINDERBUILD_LOG_LEVEL": "debug", "BINDERBUILD_BUILD_APPENDIX": "RUN echo old",
 		}},
 		{"registry and providers", `
 config:
@@ -723,8 +778,8 @@ extraConfig:
 		{"unknown trait", "config:\n  BinderHub:\n    hub_urll: x\n  MyClass:\n    setting: 1\n", nil, []string{
 			"- config.BinderHub.hub_urll: not a BinderHub setting binderbuild knows; remove it",
 			"- config.MyClass.setting: not a BinderHub setting binderbuild knows"}},
-		{"refused trait with its replacement", "config:\n  KubernetesBuildExecutor:\n    registry_credentials: {a: b}\n  BinderHub:\n    appendix: RUN true\n", nil, []string{
-			"- config.BinderHub.appendix: pass repo2docker's `--appendix=…` in `config.KubernetesBuildExecutor.repo2docker_extra_args`",
+		{"refused trait with its replacement", "config:\n  KubernetesBuildExecutor:\n    registry_credentials: {a: b}\n  BinderHub:\n    log_tail_lines: 100\n", nil, []string{
+			"- config.BinderHub.log_tail_lines: binderbuild replays the whole build log",
 			"- config.KubernetesBuildExecutor.registry_credentials: give push credentials with `buildPodsRegistryCredentials`"}},
 		{"whole class", "config:\n  BuildExecutor:\n    memory_limit: 1G\n", nil, []string{
 			"- config.BuildExecutor: write these traits under `config.KubernetesBuildExecutor`"}},

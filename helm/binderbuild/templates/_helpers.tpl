@@ -98,3 +98,39 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $u := (include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml).base_url | default "/" | trimAll "/" }}
 {{- if $u }}/{{ $u }}/{{ else }}/{{ end }}
 {{- end }}
+
+{{- /*
+  binderbuild.otherBuildNamespace is the build namespace when it is not the
+  release's (config.KubernetesBuildExecutor.namespace, or the deprecated
+  config.BinderHub.build_namespace), else "": the Role and RoleBinding go
+  where the build pods are.
+*/}}
+{{- define "binderbuild.otherBuildNamespace" -}}
+{{- $bh := include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml }}
+{{- $kbe := include "binderbuild.section" (list .Values.config "KubernetesBuildExecutor") | fromYaml }}
+{{- $ns := coalesce (get $kbe "namespace") (get $bh "build_namespace") | default "" | toString }}
+{{- if and $ns (ne $ns .Release.Namespace) }}
+{{- $ns }}
+{{- end }}
+{{- end }}
+
+{{- /*
+  binderbuild.dockerApiTolerations are docker-api's tolerations: those every
+  build pod has (builder/pod.go hubTolerations), so that no build pod lands
+  on a node without docker-api, unless dockerApi.tolerations has one of the
+  same key, then dockerApi.tolerations.
+*/}}
+{{- define "binderbuild.dockerApiTolerations" -}}
+{{- $own := .Values.dockerApi.tolerations | default list }}
+{{- $keys := list }}
+{{- range $own }}
+{{- $keys = append $keys .key }}
+{{- end }}
+{{- $all := list }}
+{{- range $key := list "hub.jupyter.org/dedicated" "hub.jupyter.org_dedicated" }}
+{{- if not (has $key $keys) }}
+{{- $all = append $all (dict "key" $key "operator" "Equal" "value" "user" "effect" "NoSchedule") }}
+{{- end }}
+{{- end }}
+{{- concat $all $own | toYaml }}
+{{- end }}

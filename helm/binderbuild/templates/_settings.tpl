@@ -224,6 +224,12 @@
 {{- end }}
 {{- $_ := set $env "BINDERBUILD_BUILD_EXTRA_ENV" (toJson $vars) }}
 {{- end }}
+{{- with coalesce (get $kbe "appendix") (get $bh "appendix") }}
+{{- $_ := set $env "BINDERBUILD_BUILD_APPENDIX" (toString .) }}
+{{- end }}
+{{- with .Values.buildPods.timeout }}
+{{- $_ := set $env "BINDERBUILD_BUILD_TIMEOUT" (toString .) }}
+{{- end }}
 {{- with .Values.buildPods.ephemeralStorage.request }}
 {{- $_ := set $env "BINDERBUILD_BUILD_EPHEMERAL_STORAGE_REQUEST" (toString .) }}
 {{- end }}
