@@ -189,8 +189,28 @@ func testCorpus(t *testing.T, c *testcluster.Cluster, bin string) {
 				t.Fatal(err)
 			}
 			createAll(t, c.RestConfig(), ns, out)
-			startServer(t.Context(), t, c, bin, ns, "binderhub")
+			base := startServer(t.Context(), t, c, bin, ns, "binderhub")
+			checkPages(t, base, cc.effectiveValues(t))
 		})
+	}
+}
+
+// checkPages checks that a server in launch mode serves the launch pages
+// with the values' banner, and one in API-only mode does not.
+func checkPages(t *testing.T, base string, v map[string]any) {
+	t.Helper()
+	launch := get(v, "config.BinderHub.enable_api_only_mode") == false
+	resp, err := http.Get(base + "v2/gh/binder-examples/requirements/HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[launch]; resp.StatusCode != want {
+		t.Fatalf("GET %sv2/gh/binder-examples/requirements/HEAD = %s, want %d (launch mode: %v)", base, resp.Status, want, launch)
+	}
+	if banner := str(get(v, "config.BinderHub.banner_message")); launch && !strings.Contains(string(body), `<div id="banner" class="banner">`+banner+`</div>`) {
+		t.Errorf("the launch page lacks the banner %q", banner)
 	}
 }
 
@@ -406,6 +426,8 @@ func startServer(ctx context.Context, t *testing.T, c *testcluster.Cluster, bin,
 		case e.Name == "JUPYTERHUB_API_URL":
 			// Tests reach loopback only: a closed port stands for the hub.
 			v = "http://127.0.0.1:1/hub/api"
+		case e.Name == "BINDERBUILD_HUB_URL" || e.Name == "BINDERBUILD_HUB_URL_LOCAL":
+			v = "http://127.0.0.1:1/"
 		}
 		env = append(env, e.Name+"="+v)
 	}
