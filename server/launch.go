@@ -28,6 +28,13 @@ type Launcher interface {
 	Retry(attempt int) (time.Duration, bool)
 }
 
+// QuotaPeeker is an optional upgrade of Launcher: a quota check that does
+// not count the server in, used before a build (the launch after it is
+// checked again, with CheckQuota). Without it, CheckQuota serves both.
+type QuotaPeeker interface {
+	PeekQuota(ctx context.Context, req binderbuild.LaunchRequest) error
+}
+
 // LaunchConfig holds the settings of launch mode.
 type LaunchConfig struct {
 	BadgeBaseURL string `split_words:"true" desc:"base URL of launch links and badges, e.g. https://mybinder.org/ (default: the request's scheme, host and BINDERBUILD_BASE_URL; upstream badge_base_url)"`
@@ -100,7 +107,11 @@ func (s *Server) checkQuota(ctx context.Context, res binderbuild.Resolved, image
 	if s.deps.Launcher == nil {
 		return nil
 	}
-	err := s.deps.Launcher.CheckQuota(ctx, binderbuild.LaunchRequest{Image: image, RepoURL: res.URL, HighQuota: s.cfg.HighQuota(res.Spec)})
+	check := s.deps.Launcher.CheckQuota
+	if p, ok := s.deps.Launcher.(QuotaPeeker); ok {
+		check = p.PeekQuota
+	}
+	err := check(ctx, binderbuild.LaunchRequest{Image: image, RepoURL: res.URL, HighQuota: s.cfg.HighQuota(res.Spec)})
 	if q, ok := errors.AsType[*binderbuild.QuotaExceeded](err); ok {
 		repo := ""
 		if s.deps.Metrics.repoLabel() {

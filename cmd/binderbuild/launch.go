@@ -29,6 +29,9 @@ func uiOptions(l server.Launcher, p PageSettings) []web.Option {
 	return opts
 }
 
+// The check before a build does not count the server in.
+var _ server.QuotaPeeker = (*launcher.Launcher)(nil)
+
 // LaunchSettings are launcher.Config under a name of its own: two embedded
 // Config fields would clash.
 type LaunchSettings launcher.Config
