@@ -90,13 +90,16 @@ func TestCluster(t *testing.T) {
 			notes []string
 		}{
 			{"testdata/values/2i2c.yaml", nil, nil},
+			{"testdata/values/2i2c.yaml", []string{"config.BinderHub.enable_api_only_mode=false", "config.BinderHub.hub_url=https://hub.example.org/"}, []string{
+				"Launch mode:     servers start on JupyterHub at https://hub.example.org/; launch links /services/binder/v2/<provider>/<spec>",
+			}},
 			{"testdata/values/binderhub-service-install-guide.yaml", []string{"config.BinderHub.enable_api_only_mode=true"}, []string{
 				"WARNINGS", "Anyone who can reach the service can build images",
 				"docker-api keeps images in a hostPath",
 			}},
 		}
 		for _, tc := range tests {
-			t.Run(filepath.Base(tc.values), func(t *testing.T) {
+			t.Run(strings.TrimSpace(filepath.Base(tc.values)+" "+strings.Join(tc.set, " ")), func(t *testing.T) {
 				t.Parallel()
 				ns := c.NewNamespace(t.Context(), t)
 				args := []string{"install", testRelease, chartDir,
