@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -23,7 +24,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -36,7 +40,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
+	"github.com/binderbuild/binderbuild/internal/testhub"
 )
 
 // warnings collects the warnings kube-apiserver answers with.
@@ -162,6 +168,94 @@ func TestCluster(t *testing.T) {
 	t.Run("corpus", func(t *testing.T) {
 		testCorpus(t, c, bin)
 	})
+
+	t.Run("launch mode with a real hub", func(t *testing.T) {
+		testLaunch(t, c, bin)
+	})
+}
+
+// testLaunch renders launch mode for a real JupyterHub, as the chart README
+// tells, with nothing but BinderHub's values: the server started with the
+// render's environment takes the service's token from the hub's Secret and
+// launches a server through the hub, which answers with the token.
+func testLaunch(t *testing.T, c *testcluster.Cluster, bin string) {
+	hub := testhub.Start(t, testhub.Options{})
+	ns := c.NewNamespace(t.Context(), t)
+	const sha = "89abcdef0123456789abcdef0123456789abcdef"
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"sha": %q}`, sha)
+	}))
+	t.Cleanup(gh.Close)
+	reg := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close) // after the server stops
+	prefix := strings.TrimPrefix(reg.URL, "http://") + "/binder-"
+	image := binderbuild.ImageName(prefix, "org-repo", sha)
+	pushImage(t, image)
+	apiURL, _ := url.Parse(hub.APIURL)
+	out, err := render(t, testRelease, ns, "--values", writeValues(t, fmt.Sprintf(`config:
+  BinderHub:
+    enable_api_only_mode: false
+    hub_url: %s
+    hub_url_local: http://%s/
+    image_prefix: %s
+extraEnv:
+  - name: BINDERBUILD_GITHUB_API_URL
+    value: %s
+`, hub.URL, apiURL.Host, prefix, gh.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// z2jh's Secret with the token it generated for hub.services.binder.
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hub"}, StringData: map[string]string{"hub.services.binder.apiToken": hub.Token}}
+	if _, err := c.Client().CoreV1().Secrets(ns).Create(t.Context(), secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createAll(t, c.RestConfig(), ns, out)
+	base := startServer(t.Context(), t, c, bin, ns, "binderhub")
+
+	events := getEvents(t.Context(), t, base+"build/gh/org/repo/HEAD")
+	var ready struct{ Phase, URL, Token, Image string }
+	err = wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		text := events.String()
+		i := strings.LastIndex(text, "data: ")
+		if i < 0 {
+			return false, nil
+		}
+		last, _, _ := strings.Cut(text[i+len("data: "):], "\n")
+		if json.Unmarshal([]byte(last), &ready) != nil {
+			return false, nil
+		}
+		return ready.Phase == "ready" || ready.Phase == "failed", nil
+	})
+	if err != nil || ready.Phase != "ready" || !strings.HasPrefix(ready.URL, hub.URL+"user/org-repo-") || ready.Image != image {
+		t.Fatalf("launch ended with %+v (%v), want ready at %suser/org-repo-<8>/ with %s; events:\n%s", ready, err, hub.URL, image, events.String())
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ready.URL+"api/status", nil)
+	req.Header.Set("Authorization", "token "+ready.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %sapi/status with the launch's token = %s, want 200", ready.URL, resp.Status)
+	}
+}
+
+// pushImage pushes a small random image to a registry on loopback.
+func pushImage(t *testing.T, image string) {
+	t.Helper()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testCorpus renders every deployment of the corpus (changed where it is
@@ -429,8 +523,8 @@ func startServer(ctx context.Context, t *testing.T, c *testcluster.Cluster, bin,
 		case e.Name == "JUPYTERHUB_API_URL":
 			// Tests reach loopback only: a closed port stands for the hub.
 			v = "http://127.0.0.1:1/hub/api"
-		case e.Name == "BINDERBUILD_HUB_URL" || e.Name == "BINDERBUILD_HUB_URL_LOCAL":
-			v = "http://127.0.0.1:1/"
+		case (e.Name == "BINDERBUILD_HUB_URL" || e.Name == "BINDERBUILD_HUB_URL_LOCAL") && !strings.HasPrefix(v, "http://127.0.0.1:"):
+			v = "http://127.0.0.1:1/" // a hub elsewhere, as JUPYTERHUB_API_URL
 		}
 		env = append(env, e.Name+"="+v)
 	}
