@@ -24,10 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -43,6 +40,7 @@ import (
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
 	"github.com/binderbuild/binderbuild/internal/testhub"
+	"github.com/binderbuild/binderbuild/internal/testregistry"
 )
 
 // warnings collects the warnings kube-apiserver answers with.
@@ -190,7 +188,7 @@ func testLaunch(t *testing.T, c *testcluster.Cluster, bin string) {
 	t.Cleanup(reg.Close) // after the server stops
 	prefix := strings.TrimPrefix(reg.URL, "http://") + "/binder-"
 	image := binderbuild.ImageName(prefix, "org-repo", sha)
-	pushImage(t, image)
+	testregistry.Push(t, image)
 	apiURL, _ := url.Parse(hub.APIURL)
 	out, err := render(t, testRelease, ns, "--values", writeValues(t, fmt.Sprintf(`config:
   BinderHub:
@@ -230,31 +228,8 @@ extraEnv:
 	if err != nil || ready.Phase != "ready" || !strings.HasPrefix(ready.URL, hub.URL+"user/org-repo-") || ready.Image != image {
 		t.Fatalf("launch ended with %+v (%v), want ready at %suser/org-repo-<8>/ with %s; events:\n%s", ready, err, hub.URL, image, events.String())
 	}
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ready.URL+"api/status", nil)
-	req.Header.Set("Authorization", "token "+ready.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET %sapi/status with the launch's token = %s, want 200", ready.URL, resp.Status)
-	}
-}
-
-// pushImage pushes a small random image to a registry on loopback.
-func pushImage(t *testing.T, image string) {
-	t.Helper()
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
+	if status := testhub.ServerStatus(t, ready.URL, ready.Token); status != http.StatusOK {
+		t.Errorf("GET %sapi/status with the launch's token = %d, want 200", ready.URL, status)
 	}
 }
 

@@ -365,6 +365,24 @@ func (h *Hub) UserOptions(t testing.TB, user, server string) map[string]any {
 	return opts
 }
 
+// ServerStatus returns the status of GET <serverURL>api/status with token,
+// as a launch's client sends it: 200 when the launched single-user server
+// accepts the token.
+func ServerStatus(t testing.TB, serverURL, token string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, serverURL+"api/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "token "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // pathEscape is Python's quote(s, safe="").
 func pathEscape(s string) string {
 	var b strings.Builder
