@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -39,7 +40,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
+	"github.com/binderbuild/binderbuild/internal/testhub"
+	"github.com/binderbuild/binderbuild/internal/testregistry"
 )
 
 // warnings collects the warnings kube-apiserver answers with.
@@ -93,13 +97,16 @@ func TestCluster(t *testing.T) {
 			notes []string
 		}{
 			{"testdata/values/2i2c.yaml", nil, nil},
+			{"testdata/values/2i2c.yaml", []string{"config.BinderHub.enable_api_only_mode=false", "config.BinderHub.hub_url=https://hub.example.org/"}, []string{
+				"Launch mode:     servers start on JupyterHub at https://hub.example.org/; launch links /services/binder/v2/<provider>/<spec>",
+			}},
 			{"testdata/values/binderhub-service-install-guide.yaml", []string{"config.BinderHub.enable_api_only_mode=true"}, []string{
 				"WARNINGS", "Anyone who can reach the service can build images",
 				"docker-api keeps images in a hostPath",
 			}},
 		}
 		for _, tc := range tests {
-			t.Run(filepath.Base(tc.values), func(t *testing.T) {
+			t.Run(strings.TrimSpace(filepath.Base(tc.values)+" "+strings.Join(tc.set, " ")), func(t *testing.T) {
 				t.Parallel()
 				ns := c.NewNamespace(t.Context(), t)
 				args := []string{"install", testRelease, chartDir,
@@ -162,6 +169,71 @@ func TestCluster(t *testing.T) {
 	t.Run("corpus", func(t *testing.T) {
 		testCorpus(t, c, bin)
 	})
+
+	t.Run("launch mode with a real hub", func(t *testing.T) {
+		testLaunch(t, c, bin)
+	})
+}
+
+// testLaunch renders launch mode for a real JupyterHub, as the chart README
+// tells, with nothing but BinderHub's values: the server started with the
+// render's environment takes the service's token from the hub's Secret and
+// launches a server through the hub, which answers with the token.
+func testLaunch(t *testing.T, c *testcluster.Cluster, bin string) {
+	hub := testhub.Start(t, testhub.Options{})
+	ns := c.NewNamespace(t.Context(), t)
+	const sha = "89abcdef0123456789abcdef0123456789abcdef"
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"sha": %q}`, sha)
+	}))
+	t.Cleanup(gh.Close)
+	reg := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close) // after the server stops
+	prefix := strings.TrimPrefix(reg.URL, "http://") + "/binder-"
+	image := binderbuild.ImageName(prefix, "org-repo", sha)
+	testregistry.Push(t, image)
+	apiURL, _ := url.Parse(hub.APIURL)
+	out, err := render(t, testRelease, ns, "--values", writeValues(t, fmt.Sprintf(`config:
+  BinderHub:
+    enable_api_only_mode: false
+    hub_url: %s
+    hub_url_local: http://%s/
+    image_prefix: %s
+extraEnv:
+  - name: BINDERBUILD_GITHUB_API_URL
+    value: %s
+`, hub.URL, apiURL.Host, prefix, gh.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// z2jh's Secret with the token it generated for hub.services.binder.
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hub"}, StringData: map[string]string{"hub.services.binder.apiToken": hub.Token}}
+	if _, err := c.Client().CoreV1().Secrets(ns).Create(t.Context(), secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createAll(t, c.RestConfig(), ns, out)
+	base := startServer(t.Context(), t, c, bin, ns, "binderhub")
+
+	events := getEvents(t.Context(), t, base+"build/gh/org/repo/HEAD")
+	var ready struct{ Phase, URL, Token, Image string }
+	err = wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		text := events.String()
+		i := strings.LastIndex(text, "data: ")
+		if i < 0 {
+			return false, nil
+		}
+		last, _, _ := strings.Cut(text[i+len("data: "):], "\n")
+		if json.Unmarshal([]byte(last), &ready) != nil {
+			return false, nil
+		}
+		return ready.Phase == "ready" || ready.Phase == "failed", nil
+	})
+	if err != nil || ready.Phase != "ready" || !strings.HasPrefix(ready.URL, hub.URL+"user/org-repo-") || ready.Image != image {
+		t.Fatalf("launch ended with %+v (%v), want ready at %suser/org-repo-<8>/ with %s; events:\n%s", ready, err, hub.URL, image, events.String())
+	}
+	if status := testhub.ServerStatus(t, ready.URL, ready.Token); status != http.StatusOK {
+		t.Errorf("GET %sapi/status with the launch's token = %d, want 200", ready.URL, status)
+	}
 }
 
 // testCorpus renders every deployment of the corpus (changed where it is
@@ -192,8 +264,28 @@ func testCorpus(t *testing.T, c *testcluster.Cluster, bin string) {
 				t.Fatal(err)
 			}
 			createAll(t, c.RestConfig(), ns, out)
-			startServer(t.Context(), t, c, bin, ns, "binderhub")
+			base := startServer(t.Context(), t, c, bin, ns, "binderhub")
+			checkPages(t, base, cc.effectiveValues(t))
 		})
+	}
+}
+
+// checkPages checks that a server in launch mode serves the launch pages
+// with the values' banner, and one in API-only mode does not.
+func checkPages(t *testing.T, base string, v map[string]any) {
+	t.Helper()
+	launch := get(v, "config.BinderHub.enable_api_only_mode") == false
+	resp, err := http.Get(base + "v2/gh/binder-examples/requirements/HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[launch]; resp.StatusCode != want {
+		t.Fatalf("GET %sv2/gh/binder-examples/requirements/HEAD = %s, want %d (launch mode: %v)", base, resp.Status, want, launch)
+	}
+	if banner := str(get(v, "config.BinderHub.banner_message")); launch && !strings.Contains(string(body), `<div id="banner" class="banner">`+banner+`</div>`) {
+		t.Errorf("the launch page lacks the banner %q", banner)
 	}
 }
 
@@ -430,6 +522,8 @@ func startServer(ctx context.Context, t *testing.T, c *testcluster.Cluster, bin,
 		case e.Name == "JUPYTERHUB_API_URL":
 			// Tests reach loopback only: a closed port stands for the hub.
 			v = "http://127.0.0.1:1/hub/api"
+		case (e.Name == "BINDERBUILD_HUB_URL" || e.Name == "BINDERBUILD_HUB_URL_LOCAL") && !strings.HasPrefix(v, "http://127.0.0.1:"):
+			v = "http://127.0.0.1:1/" // a hub elsewhere, as JUPYTERHUB_API_URL
 		}
 		env = append(env, e.Name+"="+v)
 	}

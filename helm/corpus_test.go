@@ -1,12 +1,14 @@
 package helm
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,25 +43,24 @@ type corpusCase struct {
 	change []string
 }
 
-// uiHubs are 2i2c's hubs that run BinderHub's own UI (launch mode), which
-// binderbuild does not have yet, with the keys their render is refused for:
-// most also send launch events to 2i2c's Google Cloud Logging through the
-// parent's extraConfig snippet.
-var uiHubs = map[string][]string{
-	"earthscope.binder":              {"config.BinderHub.enable_api_only_mode", "custom.sendLogsOfLaunchEventsTo2i2c"},
-	"hhmi.binder":                    {"config.BinderHub.enable_api_only_mode", "custom.sendLogsOfLaunchEventsTo2i2c"},
-	"nasa-ghg-hub.binder":            {"config.BinderHub.enable_api_only_mode", "custom.sendLogsOfLaunchEventsTo2i2c"},
-	"nasa-veda.binder":               {"config.BinderHub.enable_api_only_mode", "custom.sendLogsOfLaunchEventsTo2i2c"},
-	"opensci.big-binder":             {"config.BinderHub.enable_api_only_mode", "custom.sendLogsOfLaunchEventsTo2i2c"},
-	"opensci.small-binder":           {"config.BinderHub.enable_api_only_mode", "custom.sendLogsOfLaunchEventsTo2i2c"},
-	"projectpythia-binder.binderhub": {"config.BinderHub.enable_api_only_mode"},
-	"projectpythia.pythia-binder":    {"config.BinderHub.enable_api_only_mode", "custom.sendLogsOfLaunchEventsTo2i2c"},
+// launchHubs are 2i2c's hubs that run BinderHub's own pages (launch mode),
+// with the keys their render is refused for: all but one send launch events
+// to 2i2c's Google Cloud Logging through the parent's extraConfig snippet,
+// for which binderbuild has no sink.
+var launchHubs = map[string][]string{
+	"earthscope.binder":              {"custom.sendLogsOfLaunchEventsTo2i2c"},
+	"hhmi.binder":                    {"custom.sendLogsOfLaunchEventsTo2i2c"},
+	"nasa-ghg-hub.binder":            {"custom.sendLogsOfLaunchEventsTo2i2c"},
+	"nasa-veda.binder":               {"custom.sendLogsOfLaunchEventsTo2i2c"},
+	"opensci.big-binder":             {"custom.sendLogsOfLaunchEventsTo2i2c"},
+	"opensci.small-binder":           {"custom.sendLogsOfLaunchEventsTo2i2c"},
+	"projectpythia-binder.binderhub": nil,
+	"projectpythia.pythia-binder":    {"custom.sendLogsOfLaunchEventsTo2i2c"},
 }
 
 // changes are the --set arguments that do what the refusals of keys ask.
 var changes = map[string]string{
-	"config.BinderHub.enable_api_only_mode": "config.BinderHub.enable_api_only_mode=true",
-	"custom.sendLogsOfLaunchEventsTo2i2c":   "custom.sendLogsOfLaunchEventsTo2i2c=false",
+	"custom.sendLogsOfLaunchEventsTo2i2c": "custom.sendLogsOfLaunchEventsTo2i2c=false",
 }
 
 // ciRegistry stands for the CI job's $LOCAL_REGISTRY_HOST.
@@ -77,7 +78,7 @@ func corpusCases(t testing.TB) []corpusCase {
 	var cases []corpusCase
 	for _, f := range hubs {
 		c := corpusCase{name: "2i2c/" + strings.TrimSuffix(filepath.Base(f), ".yaml"), file: f, parent: true}
-		c.refused = uiHubs[strings.TrimPrefix(c.name, "2i2c/")]
+		c.refused = launchHubs[strings.TrimPrefix(c.name, "2i2c/")]
 		for _, k := range c.refused {
 			c.change = append(c.change, changes[k])
 		}
@@ -102,7 +103,8 @@ func corpusCases(t testing.TB) []corpusCase {
 				refused: []string{"config.BinderHub.image_prefix", "image.repository"},
 				change:  []string{"image.repository=ghcr.io/binderbuild/binderbuild", "image.tag=", "config.BinderHub.image_prefix=quay.io/dummy/binder-"}},
 			corpusCase{name: "binderhub-service-install-guide/" + mode, file: filepath.Join(values, "binderhub-service-install-guide.yaml"), parent: parent,
-				refused: []string{"config.BinderHub.enable_api_only_mode"}, change: []string{"config.BinderHub.enable_api_only_mode=true"}})
+				// The tutorial tries builds in launch mode without a hub.
+				refused: []string{"config.BinderHub.hub_url"}, change: []string{"config.BinderHub.enable_api_only_mode=true"}})
 	}
 	return cases
 }
@@ -330,7 +332,9 @@ func checkIntent(t *testing.T, objs objects, v map[string]any) {
 		t.Errorf("BINDERBUILD_IMAGE_PREFIX = %q, want the values' image_prefix %q", got, want)
 	}
 
-	// Push credentials: the build pods' docker config has the registry's.
+	// Push credentials: the build pods' docker config has the registry's;
+	// an anonymous registry (no username) has no entry, which Docker and
+	// go-containerregistry would refuse.
 	if get(v, "config.BinderHub.use_registry") != false {
 		secret := mustFind[*corev1.Secret](t, objs, "build-pods-docker-config")
 		var cfg struct {
@@ -339,10 +343,14 @@ func checkIntent(t *testing.T, objs objects, v map[string]any) {
 		if err := json.Unmarshal([]byte(secret.StringData["config.json"]), &cfg); err != nil {
 			t.Fatal(err)
 		}
-		server := str(get(v, "buildPodsRegistryCredentials.server"))
-		want := base64.StdEncoding.EncodeToString([]byte(str(get(v, "buildPodsRegistryCredentials.username")) + ":" + str(get(v, "buildPodsRegistryCredentials.password"))))
-		if got := cfg.Auths[server].Auth; got != want {
-			t.Errorf("build pods' docker config auth of %q = %q, want %q", server, got, want)
+		server, user := str(get(v, "buildPodsRegistryCredentials.server")), str(get(v, "buildPodsRegistryCredentials.username"))
+		want := base64.StdEncoding.EncodeToString([]byte(user + ":" + str(get(v, "buildPodsRegistryCredentials.password"))))
+		got, ok := cfg.Auths[server]
+		switch {
+		case user == "" && ok:
+			t.Errorf("build pods' docker config has an entry %q = %+v without a username, want none", server, got)
+		case user != "" && got.Auth != want:
+			t.Errorf("build pods' docker config auth of %q = %q, want %q", server, got.Auth, want)
 		}
 	}
 
@@ -405,14 +413,58 @@ func checkIntent(t *testing.T, objs objects, v map[string]any) {
 	if env["BINDERBUILD_AUTH"] != wantAuth {
 		t.Errorf("BINDERBUILD_AUTH = %q, want %q", env["BINDERBUILD_AUTH"], wantAuth)
 	}
-	hubAPI := ""
+	launch := get(v, "config.BinderHub.enable_api_only_mode") == false
+	hubAPI, fromExtraEnv := "", map[string]bool{}
 	extra, _ := get(v, "extraEnv").([]any)
 	for _, e := range extra {
-		if m, _ := e.(map[string]any); str(m["name"]) == "JUPYTERHUB_API_URL" {
+		m, _ := e.(map[string]any)
+		fromExtraEnv[str(m["name"])] = true
+		if str(m["name"]) == "JUPYTERHUB_API_URL" {
 			hubAPI = str(m["value"])
 		}
 	}
+	if hubLocal := cmp.Or(str(get(v, "config.BinderHub.hub_url_local")), str(get(v, "config.BinderHub.hub_url"))); hubAPI == "" && launch && wantAuth == "jupyterhub" && hubLocal != "" {
+		hubAPI = strings.TrimSuffix(hubLocal, "/") + "/hub/api/" // as binderhub's chart
+	}
 	if env["JUPYTERHUB_API_URL"] != hubAPI {
-		t.Errorf("JUPYTERHUB_API_URL = %q, want the values' %q", env["JUPYTERHUB_API_URL"], hubAPI)
+		t.Errorf("JUPYTERHUB_API_URL = %q, want %q", env["JUPYTERHUB_API_URL"], hubAPI)
+	}
+	checkLaunchIntent(t, env, v, launch, fromExtraEnv)
+}
+
+// checkLaunchIntent checks the hub wiring of launch mode: the hub's URL,
+// the service's hub API token (the hub Secret's, as binderhub's chart
+// takes it, unless the values give one) and the pages' settings; in
+// API-only mode none of them.
+func checkLaunchIntent(t *testing.T, env map[string]string, v map[string]any, launch bool, fromExtraEnv map[string]bool) {
+	t.Helper()
+	wantAPIOnly := strconv.FormatBool(!launch) // the chart's default: true
+	if env["BINDERBUILD_API_ONLY"] != wantAPIOnly {
+		t.Errorf("BINDERBUILD_API_ONLY = %q, want %q", env["BINDERBUILD_API_ONLY"], wantAPIOnly)
+	}
+	for name, key := range map[string]string{"BINDERBUILD_HUB_URL": "hub_url", "BINDERBUILD_HUB_URL_LOCAL": "hub_url_local",
+		"BINDERBUILD_BADGE_BASE_URL": "badge_base_url", "BINDERBUILD_BANNER_MESSAGE": "banner_message", "BINDERBUILD_ABOUT_MESSAGE": "about_message"} {
+		want := ""
+		if launch {
+			want = str(get(v, "config.BinderHub."+key))
+		}
+		if env[name] != want {
+			t.Errorf("%s = %q, want %q (config.BinderHub.%s in launch mode)", name, env[name], want, key)
+		}
+	}
+	const hubSecret = "<from secret hub/hub.services.binder.apiToken>"
+	switch {
+	case !launch:
+		if !fromExtraEnv["JUPYTERHUB_API_TOKEN"] && env["JUPYTERHUB_API_TOKEN"] != "" {
+			t.Errorf("JUPYTERHUB_API_TOKEN = %q in API-only mode, want none", env["JUPYTERHUB_API_TOKEN"])
+		}
+	case get(v, "config.BinderHub.hub_api_token") != nil:
+		if env["BINDERBUILD_HUB_API_TOKEN"] != "<from secret binderhub/hub-api-token>" {
+			t.Errorf("BINDERBUILD_HUB_API_TOKEN = %q, want it from the chart's Secret", env["BINDERBUILD_HUB_API_TOKEN"])
+		}
+	case !fromExtraEnv["JUPYTERHUB_API_TOKEN"] && env["JUPYTERHUB_API_TOKEN"] != hubSecret:
+		t.Errorf("JUPYTERHUB_API_TOKEN = %q, want %s as binderhub's chart", env["JUPYTERHUB_API_TOKEN"], hubSecret)
+	case launch && env["JUPYTERHUB_API_TOKEN"] == "":
+		t.Error("no hub API token in launch mode")
 	}
 }

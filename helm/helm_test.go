@@ -771,8 +771,11 @@ extraConfig:
 			[]string{"config.KubernetesBuildExecutor.repo2docker_extra_args", "comma-separated"}},
 		{"gc without image_prefix", "gc:\n  enabled: true\n", nil, []string{"gc.enabled", "config.BinderHub.image_prefix"}},
 		{"ephemeral storage quantity", "buildPods:\n  ephemeralStorage:\n    limit: lots\n", nil, []string{"/buildPods/ephemeralStorage/limit"}},
-		{"launch mode", "config:\n  BinderHub:\n    enable_api_only_mode: false\n", nil, []string{
-			"binderbuild cannot honour these values (see Migrating from binderhub-service in the chart README):\n- config.BinderHub.enable_api_only_mode: launch mode (BinderHub's own UI that launches servers on the hub) is not yet available in binderbuild: set it to true"}},
+		{"launch mode without a hub", "config:\n  BinderHub:\n    enable_api_only_mode: false\n", nil, []string{
+			"binderbuild cannot honour these values (see Migrating from binderhub-service in the chart README):\n- config.BinderHub.hub_url: not set, but config.BinderHub.enable_api_only_mode is false (launch mode): set it to the public URL of the JupyterHub"}},
+		{"BinderHub's page templates in launch mode", "config:\n  BinderHub:\n    enable_api_only_mode: false\n    hub_url: https://hub.example.org\n    extra_footer_scripts: {a: b}\n    build_token_expires_seconds: 60\n", nil, []string{
+			"- config.BinderHub.build_token_expires_seconds: binderbuild's pages issue no build tokens",
+			"- config.BinderHub.extra_footer_scripts: binderbuild's pages are its own (a strict Content-Security-Policy allows no inline or third-party scripts and no custom templates): remove the key"}},
 		{"BinderHub's image", "image:\n  repository: quay.io/2i2c/binderhub-service\n  tag: 0.1.0\n", nil, []string{
 			"- image.repository: names BinderHub's Python image, which cannot read this chart's settings; remove `image.repository` and `image.tag`"}},
 		{"unknown trait", "config:\n  BinderHub:\n    hub_urll: x\n  MyClass:\n    setting: 1\n", nil, []string{

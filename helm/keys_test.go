@@ -167,9 +167,9 @@ func migrationTable(rows []keyRow) string {
 		what := r.Note
 		if r.Action != "refused" && r.Refuse != nil {
 			conditional += len(r.Keys)
-			what += fmt.Sprintf(". **Refused** when %s: %s", refuseCondition(r), r.Refusal)
+			what += fmt.Sprintf(". **Refused** when %s%s: %s", refuseCondition(r), withCondition(r), r.Refusal)
 		} else if r.Action == "refused" && r.With != "" {
-			what = fmt.Sprintf("when %s and `%s` is set: %s", refuseCondition(r), r.With, r.Note)
+			what = fmt.Sprintf("when %s%s: %s", refuseCondition(r), withCondition(r), r.Note)
 		} else if r.Action == "refused" && r.Refuse != nil && r.Refuse != "set" {
 			what = fmt.Sprintf("when %s: %s", refuseCondition(r), r.Note)
 		}
@@ -202,5 +202,18 @@ func refuseCondition(r keyRow) string {
 		return fmt.Sprintf("it matches `%s`", r.Pattern)
 	default:
 		return "set"
+	}
+}
+
+// withCondition is the with condition of a row, as text.
+func withCondition(r keyRow) string {
+	key, value, ok := strings.Cut(r.With, "=")
+	switch {
+	case r.With == "":
+		return ""
+	case ok:
+		return fmt.Sprintf(" and `%s` is `%s`", key, value)
+	default:
+		return fmt.Sprintf(" and `%s` is set", key)
 	}
 }

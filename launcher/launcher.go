@@ -112,6 +112,15 @@ func (l *Launcher) CheckQuota(ctx context.Context, req binderbuild.LaunchRequest
 	return l.quota.Check(ctx, req.Image, req.RepoURL, req.HighQuota)
 }
 
+// PeekQuota is CheckQuota without counting the server in (see Quota.Peek),
+// for the check before a build.
+func (l *Launcher) PeekQuota(ctx context.Context, req binderbuild.LaunchRequest) error {
+	if l.quota == nil {
+		return nil
+	}
+	return l.quota.Peek(ctx, req.Image, req.RepoURL, req.HighQuota)
+}
+
 // userOptions is what the spawner receives, in upstream's order.
 type userOptions struct {
 	Image             string `json:"image"`

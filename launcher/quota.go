@@ -68,6 +68,18 @@ func NewQuota(cfg QuotaConfig, kube kubernetes.Interface, now func() time.Time, 
 // one more server running image would exceed a quota, and otherwise counts
 // that server in until the next list.
 func (q *Quota) Check(ctx context.Context, image, repoURL string, high bool) error {
+	return q.check(ctx, image, repoURL, high, true)
+}
+
+// Peek is Check without counting the server in: the check before a build,
+// whose launch is checked (and counted) when the image is there. Counting
+// both would count one server twice when the build ends within
+// QuotaCacheTTL.
+func (q *Quota) Peek(ctx context.Context, image, repoURL string, high bool) error {
+	return q.check(ctx, image, repoURL, high, false)
+}
+
+func (q *Quota) check(ctx context.Context, image, repoURL string, high, admit bool) error {
 	repoQuota := q.cfg.PerRepoQuota
 	if high {
 		repoQuota = q.cfg.PerRepoQuotaHigher
@@ -92,8 +104,10 @@ func (q *Quota) Check(ctx context.Context, image, repoURL string, high bool) err
 		return &binderbuild.QuotaExceeded{Status: "repo_quota", Message: fmt.Sprintf("Too many users running %s! Try again soon.", repoURL),
 			Quota: repoQuota, Used: matching}
 	}
-	c.total++
-	c.byImage[noTag]++
+	if admit {
+		c.total++
+		c.byImage[noTag]++
+	}
 	return nil
 }
 

@@ -124,6 +124,34 @@ func TestQuotaBurst(t *testing.T) {
 	}
 }
 
+// Peek checks without counting the server in: the check before a build
+// and the launch after it count one server, not two.
+func TestQuotaPeek(t *testing.T) {
+	cs := fake.NewClientset(quotaPods()...)
+	q := launcher.NewQuota(launcher.QuotaConfig{PodQuota: -1, PerRepoQuota: 3, QuotaNamespace: "hub", QuotaCacheTTL: time.Hour}, cs, nil, nil)
+	const repo = "https://example.org/repo"
+	for i, step := range []struct {
+		name  string
+		check func() error
+		want  string // status of the refusal; "" admitted
+	}{
+		{"Peek before the build", func() error { return q.Peek(t.Context(), quotaImage, repo, false) }, ""},
+		{"Check at the launch", func() error { return q.Check(t.Context(), quotaImage, repo, false) }, ""},
+		{"Peek once the quota is used", func() error { return q.Peek(t.Context(), quotaImage, repo, false) }, "repo_quota"},
+	} {
+		err := step.check()
+		got := ""
+		if qe, ok := errors.AsType[*binderbuild.QuotaExceeded](err); ok {
+			got = qe.Status
+		} else if err != nil {
+			t.Fatalf("step %d, %s: %v", i, step.name, err)
+		}
+		if got != step.want {
+			t.Errorf("step %d, %s: refused %q, want %q (2 servers running, quota 3)", i, step.name, got, step.want)
+		}
+	}
+}
+
 func countLists(cs *fake.Clientset) int {
 	n := 0
 	for _, a := range cs.Actions() {

@@ -26,6 +26,9 @@ type Launcher interface {
 	Launch(ctx context.Context, req binderbuild.LaunchRequest, progress func(message string)) (binderbuild.Launched, error)
 	// Retry tells whether a failed attempt is tried again, after what pause.
 	Retry(attempt int) (time.Duration, bool)
+	// PeekQuota is CheckQuota without counting the server in: the check
+	// before a build, whose launch is checked again with CheckQuota.
+	PeekQuota(ctx context.Context, req binderbuild.LaunchRequest) error
 }
 
 // LaunchConfig holds the settings of launch mode.
@@ -102,7 +105,7 @@ func (s *Server) checkQuota(ctx context.Context, res binderbuild.Resolved, image
 	if s.deps.Launcher == nil {
 		return nil
 	}
-	err := s.deps.Launcher.CheckQuota(ctx, binderbuild.LaunchRequest{Image: image, RepoURL: res.URL, HighQuota: s.cfg.highQuota(res.Spec)})
+	err := s.deps.Launcher.PeekQuota(ctx, binderbuild.LaunchRequest{Image: image, RepoURL: res.URL, HighQuota: s.cfg.highQuota(res.Spec)})
 	if q, ok := errors.AsType[*binderbuild.QuotaExceeded](err); ok {
 		repo := ""
 		if s.deps.Metrics.repoLabel() {

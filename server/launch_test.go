@@ -27,9 +27,23 @@ type fakeLauncher struct {
 	mu       sync.Mutex
 	attempts int
 	requests []binderbuild.LaunchRequest
+	// checks and peeks count CheckQuota and PeekQuota calls.
+	checks, peeks int
 }
 
 func (f *fakeLauncher) CheckQuota(_ context.Context, req binderbuild.LaunchRequest) error {
+	return f.quota(&f.checks, req)
+}
+
+func (f *fakeLauncher) PeekQuota(_ context.Context, req binderbuild.LaunchRequest) error {
+	return f.quota(&f.peeks, req)
+}
+
+// quota counts a call in calls and answers with QuotaFn.
+func (f *fakeLauncher) quota(calls *int, req binderbuild.LaunchRequest) error {
+	f.mu.Lock()
+	*calls++
+	f.mu.Unlock()
 	if f.QuotaFn == nil {
 		return nil
 	}
@@ -168,6 +182,10 @@ func TestLaunchTranscripts(t *testing.T) {
 		got := readUntilEnd(t, url+"/build/gh/org/repo/HEAD", "Origin", "https://elsewhere.test")
 		assertLines(t, got, append(append([]string{string(events.Waiting.Data), string(step.Data), built, launching}, progress...), readyLine(image, host)))
 		assertLaunchMetrics(t, m, map[string]float64{"success/0": 1}, map[string]float64{"success": 1})
+		// The check before the build counts no server: the launch's does.
+		if l.peeks != 1 || l.checks != 1 {
+			t.Errorf("%d quota peeks and %d checks, want 1 peek before the build and 1 check at the launch", l.peeks, l.checks)
+		}
 		waitLaunches(t, rec, []events.Launch{{Provider: "GitHub", Spec: "org/repo/HEAD", Ref: sha, Status: "success", Origin: host, RequestOrigin: "https://elsewhere.test"}})
 	})
 

@@ -35,8 +35,11 @@ type asset struct {
 type handler struct {
 	base   string
 	launch bool // the service launches servers: /v2/ pages and badges
-	index  asset
-	assets map[string]asset // by name under {base}ui/
+	// banner and about are the operator's HTML at the top and the foot of
+	// the page.
+	banner, about string
+	index         asset
+	assets        map[string]asset // by name under {base}ui/
 }
 
 // Option changes what Handler serves.
@@ -47,6 +50,15 @@ type Option func(*handler)
 // link and badge of the form, and the badges {base}badge.svg and
 // {base}badge_logo.svg.
 func WithLaunch() Option { return func(h *handler) { h.launch = true } }
+
+// WithMessages shows banner at the top of the page and about at its foot
+// (upstream's banner_message and about_message). Both are HTML inserted as
+// they are: they come from the operator, never from requests. The page's
+// Content-Security-Policy still keeps scripts, styles and images in them
+// from running or loading from elsewhere.
+func WithMessages(banner, about string) Option {
+	return func(h *handler) { h.banner, h.about = banner, about }
+}
 
 // Handler returns the page's handler for the service mounted at base (a
 // path that starts and ends with "/", as server.NormalizeBaseURL returns).
@@ -76,6 +88,10 @@ func Handler(base string, opts ...Option) http.Handler {
 		if name == "index.html" {
 			body = bytes.ReplaceAll(body, []byte("{{BASE}}"), []byte(html.EscapeString(base)))
 			body = bytes.ReplaceAll(body, []byte("{{LAUNCH}}"), []byte(strconv.FormatBool(h.launch)))
+			// The foot first: the banner's placeholder comes before it, so
+			// neither message can stand in for the other's.
+			body = bytes.Replace(body, []byte("{{ABOUT}}"), []byte(h.about), 1)
+			body = bytes.Replace(body, []byte("{{BANNER}}"), []byte(h.banner), 1)
 			h.index = newAsset(body, "text/html; charset=utf-8")
 			return nil
 		}

@@ -92,6 +92,32 @@ func TestHandlerLaunch(t *testing.T) {
 	}
 }
 
+// TestHandlerMessages: the operator's banner and about messages are on the
+// page where they belong, even when each names the other's placeholder.
+func TestHandlerMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name, banner, about string
+		want                []string
+	}{
+		{"none", "", "", []string{`<div id="banner" class="banner"></div>`, `<footer id="about" class="about"></footer>`}},
+		{"both", `Run by <a href="https://example.org/">us</a>`, "<p>About {{BANNER}}</p>", []string{
+			`<div id="banner" class="banner">Run by <a href="https://example.org/">us</a></div>`,
+			`<footer id="about" class="about"><p>About {{BANNER}}</p></footer>`}},
+		{"banner naming the foot's placeholder", "{{ABOUT}}", "foot", []string{
+			`<div id="banner" class="banner">{{ABOUT}}</div>`, `<footer id="about" class="about">foot</footer>`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			web.Handler("/", web.WithMessages(tc.banner, tc.about)).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			for _, want := range tc.want {
+				if !strings.Contains(rec.Body.String(), want) {
+					t.Errorf("page lacks %s:\n%s", want, rec.Body.String())
+				}
+			}
+		})
+	}
+}
+
 func TestHandlerRevalidates(t *testing.T) {
 	h := web.Handler("/")
 	rec := httptest.NewRecorder()

@@ -48,6 +48,7 @@ type config struct {
 	PerClientBuildLimit int `split_words:"true" default:"3" desc:"most builds one client (an authenticated user, else a client address, IPv6 by /64) may have started and running at once; joining a running build does not count (0: no limit)"`
 	LaunchSettings
 	launcher.QuotaConfig
+	PageSettings
 
 	MetricsRepoLabel bool `split_words:"true" default:"true" desc:"label binderhub_build_count_total and binderhub_launch_count_total with the repository URL (repo), as upstream; false leaves it empty to bound the number of series"`
 	events.SinkConfig

@@ -14,13 +14,24 @@ import (
 	"github.com/binderbuild/binderbuild/web"
 )
 
-// uiOptions adds the launch pages to the build page in launch mode.
-func uiOptions(l server.Launcher) []web.Option {
-	if l == nil {
-		return nil
-	}
-	return []web.Option{web.WithLaunch()}
+// PageSettings are the operator's messages on the pages.
+type PageSettings struct {
+	BannerMessage string `split_words:"true" desc:"HTML shown at the top of the pages (upstream banner_message)"`
+	AboutMessage  string `split_words:"true" desc:"HTML shown at the foot of the pages (upstream about_message, which BinderHub shows on its about page)"`
 }
+
+// uiOptions adds the launch pages to the build page in launch mode, and
+// the operator's messages.
+func uiOptions(l server.Launcher, p PageSettings) []web.Option {
+	opts := []web.Option{web.WithMessages(p.BannerMessage, p.AboutMessage)}
+	if l != nil {
+		opts = append(opts, web.WithLaunch())
+	}
+	return opts
+}
+
+// launcher.Launcher is what the server launches with.
+var _ server.Launcher = (*launcher.Launcher)(nil)
 
 // LaunchSettings are launcher.Config under a name of its own: two embedded
 // Config fields would clash.

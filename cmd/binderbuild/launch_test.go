@@ -86,15 +86,8 @@ func TestServeLaunch(t *testing.T) {
 		if err := json.Unmarshal([]byte(got[len(got)-1]), &ready); err != nil {
 			t.Fatal(err)
 		}
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ready.URL+"api/status", nil)
-		req.Header.Set("Authorization", "token "+ready.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("GET %sapi/status with the token = %s, want 200", ready.URL, resp.Status)
+		if status := testhub.ServerStatus(t, ready.URL, ready.Token); status != http.StatusOK {
+			t.Errorf("GET %sapi/status with the token = %d, want 200", ready.URL, status)
 		}
 		user := strings.TrimSuffix(strings.TrimPrefix(ready.URL, hub.URL+"user/"), "/")
 		if opts := hub.UserOptions(t, user, ""); opts["image"] != image || opts["token"] != ready.Token || opts["binder_request"] != "v2/gh/org/repo/HEAD" {

@@ -17,13 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/internal/testregistry"
 )
 
 const headSHA = "596b52f10efb0c9befc0c4ae850cc5175297d71c"
@@ -119,17 +117,7 @@ func newFixture(t testing.TB) *fixture {
 
 func (f *fixture) push(t testing.TB, image string) {
 	t.Helper()
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
+	testregistry.Push(t, image)
 }
 
 // serveT runs `binderbuild serve` in-process with env until the test ends

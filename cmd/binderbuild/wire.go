@@ -88,7 +88,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Metrics:        server.NewMetrics(reg, server.MetricsConfig{Providers: providerNames, RepoLabel: cfg.MetricsRepoLabel}),
 		Events:         emitter,
-		UI:             web.Handler(cfg.Config.BaseURL, uiOptions(launch)...),
+		UI:             web.Handler(cfg.Config.BaseURL, uiOptions(launch, cfg.PageSettings)...),
 		Version:        version(),
 		BuildImage:     cfg.BuildImage,
 		Log:            log,

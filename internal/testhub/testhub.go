@@ -5,7 +5,8 @@
 // user (so that the launched server accepts it, as BinderSpawnerMixin's
 // notebook does), and starts Debian's real jupyterhub-singleuser. Images
 // named with "spawnfails" make the spawner fail, "spawnhangs" make it
-// hang until the hub's start timeout (30 s) ends it.
+// hang until the hub's start timeout (30 s) ends it. With UserPods it also
+// keeps a Kubernetes pod per server, as KubeSpawner does, for launch quotas.
 //
 // The packages are test dependencies installed by tools/e2e-deps.sh (make
 // e2e-deps); Start fails the test, never skips it, when they are missing.
@@ -46,6 +47,22 @@ type Options struct {
 	// UserTokens maps API tokens to the hub users they authenticate
 	// (users are created); they stand for tokens users make themselves.
 	UserTokens map[string]string
+	// UserPods makes the spawner keep a Kubernetes pod for every server
+	// it runs, as KubeSpawner does; nil: no pods.
+	UserPods *UserPods
+}
+
+// UserPods is where the spawner keeps its servers' pods: created when a
+// server starts, deleted when it stops, with KubeSpawner's labels
+// (app=jupyterhub, component=singleuser-server, heritage=jupyterhub,
+// hub.jupyter.org/username and servername) and annotations (the user and
+// server names) and one container "notebook" running user_options' image,
+// the pods BinderHub's launch quota counts. Nothing runs them.
+type UserPods struct {
+	// APIURL is a Kubernetes API server reached over plain HTTP without
+	// credentials, e.g. a proxy adding them.
+	APIURL    string
+	Namespace string
 }
 
 // Hub is a running JupyterHub. Start registers its Stop as a cleanup.
@@ -66,11 +83,27 @@ type Hub struct {
 }
 
 const config = `
-import asyncio, json, os
+import asyncio, json, os, re, urllib.error, urllib.request
 from urllib.parse import quote
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 
 RECORDS = %[1]q
+KUBE = json.loads(%[16]q)
+
+def kube(method, path, body=None):
+    """A request to the Kubernetes API of UserPods; 404 is no error."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(KUBE["url"] + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            r.read()
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            raise RuntimeError(f"{method} {path}: {e.code} {e.read()!r}")
+
+def label(s):
+    return re.sub("[^a-z0-9-]", "-", s.lower())[:63].strip("-")
 
 class RecordingSpawner(SimpleLocalProcessSpawner):
     """Records user_options; the binder token becomes a token of the user."""
@@ -88,7 +121,34 @@ class RecordingSpawner(SimpleLocalProcessSpawner):
         if opts.get("token"):
             self.user.new_api_token(token=opts["token"], note="binder launch")
             self.db.commit()
+        if KUBE:
+            await asyncio.get_running_loop().run_in_executor(None, self.create_pod, image)
         return await super().start()
+
+    async def stop(self, now=False):
+        if KUBE:
+            await asyncio.get_running_loop().run_in_executor(None, self.delete_pod)
+        return await super().stop(now=now)
+
+    def pod_name(self):
+        name = "jupyter-" + label(self.user.name)
+        if self.name:
+            name += "--" + label(self.name)
+        return name[:63].strip("-")
+
+    def create_pod(self, image):
+        """The pod KubeSpawner would make for this server."""
+        names = {"hub.jupyter.org/username": self.user.name, "hub.jupyter.org/servername": self.name}
+        labels = {"app": "jupyterhub", "component": "singleuser-server", "heritage": "jupyterhub"}
+        labels.update({k: label(v) for k, v in names.items()})
+        kube("POST", "/api/v1/namespaces/" + KUBE["namespace"] + "/pods", {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": self.pod_name(), "labels": labels, "annotations": names},
+            "spec": {"containers": [{"name": "notebook", "image": image}]},
+        })
+
+    def delete_pod(self):
+        kube("DELETE", "/api/v1/namespaces/" + KUBE["namespace"] + "/pods/" + self.pod_name() + "?gracePeriodSeconds=0")
 
 c.JupyterHub.spawner_class = RecordingSpawner
 c.SimpleLocalProcessSpawner.home_dir_template = %[2]q
@@ -157,7 +217,7 @@ func Start(t testing.TB, opts Options) *Hub {
 	cfg := fmt.Sprintf(config, filepath.Join(dir, "records"), filepath.Join(dir, "home", "{username}"),
 		port, apiPort, proxyPort, filepath.Join(dir, "proxy.pid"), filepath.Join(dir, "jupyterhub.sqlite"),
 		filepath.Join(dir, "cookie_secret"), filepath.Join(dir, "jupyterhub.pid"), named, opts.NamedServerLimit,
-		h.Token, opts.ServiceURL, startTimeout, userTokens(opts.UserTokens))
+		h.Token, opts.ServiceURL, startTimeout, userTokens(opts.UserTokens), userPods(opts.UserPods))
 	if err := os.WriteFile(filepath.Join(dir, "jupyterhub_config.py"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +365,24 @@ func (h *Hub) UserOptions(t testing.TB, user, server string) map[string]any {
 	return opts
 }
 
+// ServerStatus returns the status of GET <serverURL>api/status with token,
+// as a launch's client sends it: 200 when the launched single-user server
+// accepts the token.
+func ServerStatus(t testing.TB, serverURL, token string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, serverURL+"api/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "token "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // pathEscape is Python's quote(s, safe="").
 func pathEscape(s string) string {
 	var b strings.Builder
@@ -324,6 +402,15 @@ func userTokens(m map[string]string) string {
 		m = map[string]string{}
 	}
 	b, _ := json.Marshal(m) // a map of strings always encodes
+	return string(b)
+}
+
+// userPods is the spawner's KUBE: {} without pods.
+func userPods(p *UserPods) string {
+	if p == nil {
+		return "{}"
+	}
+	b, _ := json.Marshal(map[string]string{"url": strings.TrimSuffix(p.APIURL, "/"), "namespace": p.Namespace}) // strings always encode
 	return string(b)
 }
 

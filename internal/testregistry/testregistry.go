@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/binderbuild/binderbuild/internal/testlog"
@@ -214,6 +217,23 @@ func writeHtpasswd(path string, users map[string]string) error {
 		fmt.Fprintf(&b, "%s:%s\n", u, hash)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// Push pushes a small random image (one 64-byte layer) as image to a
+// registry on loopback, which go-containerregistry reaches over plain HTTP.
+func Push(t testing.TB, image string) {
+	t.Helper()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatalf("push %s: %v", image, err)
+	}
 }
 
 // freePort returns a TCP port that was free on 127.0.0.1 a moment ago.

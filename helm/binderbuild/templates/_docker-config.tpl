@@ -3,14 +3,18 @@
   build pods push with, as binderhub-service builds it: registry credentials
   from buildPodsRegistryCredentials (unless config.BinderHub.use_registry is
   false: BinderHub's default is true, and binderhub-service's "only when
-  set to true" dropped them while the server pushed), then buildPodsDockerConfig merged in (the
+  set to true" dropped them while the server pushed; and unless no server
+  or username is given), then buildPodsDockerConfig merged in (the
   credentials win on conflicts). Pretty-printed JSON.
 */}}
 {{- define "binderbuild.buildPodsDockerConfig" -}}
 {{- $dockerConfig := dict }}
 {{- $bh := include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml }}
-{{- if ne (toString $bh.use_registry) "false" }}
 {{- $c := .Values.buildPodsRegistryCredentials }}
+{{- /* Without a server and a username there is nothing to log in with:
+  an entry for "" with auth ":" (binderhub-service writes one) makes Docker
+  and go-containerregistry refuse the whole file. */}}
+{{- if and (ne (toString $bh.use_registry) "false") $c.server $c.username }}
 {{- $blob := printf "%s:%s" $c.username $c.password | b64enc }}
 {{- $dockerConfig = merge $dockerConfig (dict "auths" (dict $c.server (dict "auth" $blob))) }}
 {{- end }}

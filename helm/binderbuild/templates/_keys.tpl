@@ -50,7 +50,13 @@
 {{- if and (eq $row.action "refused") (kindIs "invalid" $row.refuse) }}{{ $cond = "set" }}{{ end }}
 {{- $with := true }}
 {{- with $row.with }}
-{{- $with = include "binderbuild.isSet" (include "binderbuild.lookup" (list $values .) | fromJson).v }}
+{{- $parts := splitList "=" . }}
+{{- $other := (include "binderbuild.lookup" (list $values (first $parts)) | fromJson).v }}
+{{- if eq (len $parts) 2 }}
+{{- $with = and (not (kindIs "invalid" $other)) (eq (toString $other) (last $parts)) }}
+{{- else }}
+{{- $with = include "binderbuild.isSet" $other }}
+{{- end }}
 {{- end }}
 {{- if $with }}
 {{- if eq $cond "set" }}{{ include "binderbuild.isSet" $v }}

@@ -261,6 +261,9 @@
 {{- $_ := set $env "BINDERBUILD_BUILD_MAX_AGE" (printf "%ds" (int64 $v)) }}
 {{- end }}
 {{- end }}
+{{- range $name, $value := include "binderbuild.launchSettings" . | fromYaml }}
+{{- $_ := set $env $name $value }}
+{{- end }}
 {{- toYaml $env }}
 {{- end }}
 
@@ -271,7 +274,7 @@
   --skip-schema-validation.
 */}}
 {{- define "binderbuild.validate" -}}
-{{- $refusals := include "binderbuild.refusals" . | fromYamlArray }}
+{{- $refusals := concat (include "binderbuild.refusals" . | fromYamlArray) (include "binderbuild.launchRefusals" . | fromYamlArray) }}
 {{- $bh := include "binderbuild.section" (list .Values.config "BinderHub") | fromYaml }}
 {{- $prefix := include "binderbuild.keyPrefix" . }}
 {{- if and (ne (toString $bh.use_registry) "false") (not $bh.image_prefix) }}
