@@ -433,9 +433,9 @@ func TestDisconnectFreesClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprint(conn, "GET /build/gh/org/repo/HEAD?build_only=true HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-	waitFor(t, func() bool { return srv.parkedClients.Load() == 1 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == 1 })
 	conn.Close()
-	waitFor(t, func() bool { return srv.parkedClients.Load() == 0 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == 0 })
 	if shared.Running() != 1 {
 		t.Errorf("running builds = %d, want 1: the build must outlive its client", shared.Running())
 	}
@@ -469,16 +469,16 @@ func TestSlowClientsDelayNobody(t *testing.T) {
 		defer conn.Close()
 		fmt.Fprint(conn, "GET /build/gh/org/repo/HEAD?build_only=true HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
 	}
-	waitFor(t, func() bool { return srv.parkedClients.Load() == slow })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == slow })
 	got := make(chan []string)
 	go func() { got <- readEvents(t, ts.URL+"/build/gh/org/repo/HEAD?build_only=true") }()
-	waitFor(t, func() bool { return srv.parkedClients.Load() == slow+1 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == slow+1 })
 	close(gate)
 	frames := <-got
 	if len(frames) != len(evs)+2 || !strings.Contains(frames[len(frames)-1], `"phase": "ready"`) {
 		t.Fatalf("the reading client got %d events ending with %.100s, want %d ending with ready", len(frames), frames[len(frames)-1], len(evs)+2)
 	}
-	if n := srv.parkedClients.Load(); n != slow {
+	if n := srv.streams.parked.Load(); n != slow {
 		t.Errorf("%d clients still connected when the reading one was done, want the %d slow ones: it waited for them", n, slow)
 	}
 }
@@ -534,10 +534,10 @@ func TestPerClientBuildLimit(t *testing.T) {
 	defer ts.Close()
 	first := make(chan []string)
 	go func() { first <- readEvents(t, ts.URL+"/build/gh/org/repo/a?build_only=true") }()
-	waitFor(t, func() bool { return srv.parkedClients.Load() == 1 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == 1 })
 	joined := make(chan []string)
 	go func() { joined <- readEvents(t, ts.URL+"/build/gh/org/repo/a?build_only=true") }()
-	waitFor(t, func() bool { return srv.parkedClients.Load() == 2 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == 2 })
 	refused := readEvents(t, ts.URL+"/build/gh/org/repo/b?build_only=true")
 	want := `{"phase": "failed", "status_code": 429, "message": "You already have 1 builds running, the most allowed at once. Wait for one of them to finish, then try again.\n"}`
 	if len(refused) != 1 || refused[0] != want {
