@@ -82,8 +82,9 @@ func (s *streams) follow(r *http.Request, st *stream, log *events.Log, image str
 }
 
 // copyLog writes the build's log to st on the caller's goroutine until the
-// build ends (done, with the build's error) or the client leaves, with a
-// heartbeat whenever the log is quiet between two ticks. It sends no result
+// build ends (done, with the build's error), the client leaves or the
+// server stops, with a heartbeat whenever the log is quiet between two
+// ticks. It sends no result
 // event: a launch goes on after a successful build.
 func (s *streams) copyLog(ctx context.Context, st *stream, log *events.Log) (done bool, err error) {
 	for cursor := 0; ; {
@@ -108,6 +109,8 @@ func (s *streams) copyLog(ctx context.Context, st *stream, log *events.Log) (don
 				return false, nil
 			}
 		case <-ctx.Done():
+			return false, nil
+		case <-s.ctx.Done(): // as parked streams: the server stops
 			return false, nil
 		}
 	}
