@@ -183,6 +183,14 @@ func (s *streams) writeRound(f *fanout, clients *[]*parked, last []byte, lastSiz
 			chunks[c.cursor] = chunk{encodeChunk(evs), next, eventsSize(evs)}
 		}
 	}
+	if last != nil {
+		// The log is done: a client that reaches its end in this round gets
+		// last now, not at the next heartbeat.
+		end := f.log.Len()
+		if _, ok := chunks[end]; !ok {
+			chunks[end] = chunk{next: end}
+		}
+	}
 	refill := func(c *parked) {
 		ch, ok := chunks[c.cursor]
 		switch {

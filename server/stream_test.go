@@ -3,9 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -120,22 +120,9 @@ func sharedBuilder(exec builder.Executor) func(t *testing.T) Deps {
 // TestStreamTranscripts: a followed build's bytes are the same whatever
 // the protocol: the transcripts of TestBuildFollow.
 func TestStreamTranscripts(t *testing.T) {
-	log1 := events.FromLogLine([]byte(`{"phase": "fetching", "message": "Cloning into '/tmp/x'...\n"}`))
-	log2 := events.FromLogLine([]byte("plain text line"))
-	log3 := events.FromLogLine([]byte(`{"message": "Step 1/3 : FROM scratch", "phase": "building"}`))
-	tests := []struct {
-		name string
-		err  error
-	}{
-		{name: "build-success"},
-		{name: "build-failed-r2d-line", err: &events.Failure{Cause: events.CauseFailed,
-			Event: events.FromLogLine([]byte(`{"phase": "failed", "message": "Error during build: boom\n"}`))}},
-		{name: "build-oom", err: events.Fail(events.CauseOOM, "Build failed: the build pod ran out of memory (OOMKilled).\n")},
-		{name: "build-internal-error", err: errors.New("watch pods: secret token abc")},
-	}
-	for _, tc := range tests {
+	for _, tc := range followCases {
 		t.Run(tc.name, func(t *testing.T) {
-			exec := &scriptExec{events: []events.Event{log1, log2, log3}, err: tc.err}
+			exec := &scriptExec{events: followLog, err: tc.err}
 			forEachProtocol(t, Config{}, sharedBuilder(exec), func(t *testing.T, s *streamServer) {
 				golden(t, "transcripts/"+tc.name+".sse", s.body(t, "/build/gh/org/repo/HEAD?build_only=true"))
 			})
@@ -278,5 +265,71 @@ func TestStreamLaunch(t *testing.T) {
 		}
 		host := strings.TrimPrefix(strings.TrimPrefix(s.ts.URL, "http://"), "https://")
 		waitLaunches(t, rec, []events.Launch{{Provider: "GitHub", Spec: "org/repo/HEAD", Ref: sha, Status: "success", Origin: host}})
+	})
+}
+
+// TestRoundEndsCaughtUpClients: a parked client that takes the rest of a
+// finished log in a round gets the result in the same round: nothing wakes
+// the fan-out again but the next heartbeat (a race seen as a stream waiting
+// 30 s before its ready event).
+func TestRoundEndsCaughtUpClients(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := events.NewLog(0)
+	for _, e := range followLog {
+		log.Append(e)
+	}
+	log.Finish(nil)
+	s := newStreams(t.Context(), time.Hour, time.Hour, func(context.Context, error, string) events.Event { return events.Message("ready", "done") })
+	f := &fanout{log: log, wake: make(chan struct{}, 1)}
+	var written int64 = -1
+	clients := []*parked{{conn: conn, ended: func(n int64) { written = n }}}
+	last := append(encodeChunk([]events.Event{events.Message("ready", "done")}), "0\r\n\r\n"...)
+	s.writeRound(f, &clients, last, 1)
+	if len(clients) != 0 || written != eventsSize(followLog)+1 {
+		t.Errorf("after one round: %d clients open, %d bytes sent; want 0 open after %d bytes (the log, then the result)",
+			len(clients), written, eventsSize(followLog)+1)
+	}
+}
+
+// finishedBuilder answers every request with a build that has ended.
+type finishedBuilder struct{ log *events.Log }
+
+func (b finishedBuilder) Join(context.Context, binderbuild.BuildRequest) (*events.Log, bool, error) {
+	return b.log, true, nil
+}
+
+// TestStreamFinishedBuild: a client that follows a build which has ended
+// gets the whole log and the result at once, not at the next heartbeat
+// (here an hour away).
+func TestStreamFinishedBuild(t *testing.T) {
+	log := events.NewLog(0)
+	for _, e := range append([]events.Event{events.Waiting}, followLog...) {
+		log.Append(e)
+	}
+	log.Finish(nil)
+	deps := func(*testing.T) Deps { return Deps{Builder: finishedBuilder{log}} }
+	forEachProtocol(t, Config{HeartbeatInterval: time.Hour}, deps, func(t *testing.T, s *streamServer) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		resp := s.open(t, ctx, "/build/gh/org/repo/HEAD?build_only=true")
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("the stream did not end in 10 s: %v after %q", err, body)
+		}
+		golden(t, "transcripts/build-success.sse", string(body))
 	})
 }
