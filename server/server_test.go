@@ -280,23 +280,32 @@ func TestGitHubFallback(t *testing.T) {
 	})
 }
 
-func TestBuildFollow(t *testing.T) {
-	log1 := events.FromLogLine([]byte(`{"phase": "fetching", "message": "Cloning into '/tmp/x'...\n"}`))
-	log2 := events.FromLogLine([]byte("plain text line"))
-	log3 := events.FromLogLine([]byte(`{"message": "Step 1/3 : FROM scratch", "phase": "building"}`))
-	tests := []struct {
-		name string
-		err  error
-	}{
+// followCase is a build that logs followLog and ends with err; its
+// transcript is testdata/transcripts/<name>.sse.
+type followCase struct {
+	name string
+	err  error
+}
+
+var (
+	followLog = []events.Event{
+		events.FromLogLine([]byte(`{"phase": "fetching", "message": "Cloning into '/tmp/x'...\n"}`)),
+		events.FromLogLine([]byte("plain text line")),
+		events.FromLogLine([]byte(`{"message": "Step 1/3 : FROM scratch", "phase": "building"}`)),
+	}
+	followCases = []followCase{
 		{name: "build-success"},
 		{name: "build-failed-r2d-line", err: &events.Failure{Cause: events.CauseFailed,
 			Event: events.FromLogLine([]byte(`{"phase": "failed", "message": "Error during build: boom\n"}`))}},
 		{name: "build-oom", err: events.Fail(events.CauseOOM, "Build failed: the build pod ran out of memory (OOMKilled).\n")},
 		{name: "build-internal-error", err: errors.New("watch pods: secret token abc")},
 	}
-	for _, tc := range tests {
+)
+
+func TestBuildFollow(t *testing.T) {
+	for _, tc := range followCases {
 		t.Run(tc.name, func(t *testing.T) {
-			exec := &scriptExec{events: []events.Event{log1, log2, log3}, err: tc.err}
+			exec := &scriptExec{events: followLog, err: tc.err}
 			ts := newTestServer(t, Config{APIOnly: true}, Deps{Builder: builder.NewShared(t.Context(), exec, 0)})
 			_, body := get(t, ts.URL, "/build/gh/org/repo/HEAD?build_only=true")
 			golden(t, "transcripts/"+tc.name+".sse", body)
