@@ -65,6 +65,16 @@ func TestRetryEndsWithContext(t *testing.T) {
 	}
 }
 
+// TestRetryEndsWithContextInATry: a try during which ctx ends is the last.
+func TestRetryEndsWithContextInATry(t *testing.T) {
+	boom := errors.New("boom")
+	ctx, cancel := context.WithCancel(t.Context())
+	n, err := Retry{Attempts: 5}.Do(ctx, func() error { cancel(); return boom })
+	if n != 1 || !errors.Is(err, context.Canceled) || !errors.Is(err, boom) {
+		t.Errorf("Do = %d, %v; want 1, context canceled (last error: boom)", n, err)
+	}
+}
+
 // TestRetryPauses: pauses double from Delay up to MaxDelay.
 func TestRetryPauses(t *testing.T) {
 	r := Retry{Delay: time.Second, MaxDelay: 5 * time.Second}
