@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-deps browser-deps docker-deps lint unit fuzz bench bench-deps image clean
+.PHONY: all build run test test-deps browser-deps docker-deps lint cross unit fuzz bench bench-deps image clean
 
 all: build
 
@@ -34,10 +34,16 @@ browser-deps:
 docker-deps:
 	tools/docker-deps.sh
 
-lint: $(BIN)/staticcheck
+lint: $(BIN)/staticcheck cross
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
+
+## cross: the service and CLI build for macOS and Windows too (the test
+## helpers that start Linux processes are Linux-only).
+cross:
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -13,10 +13,10 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/binderbuild/binderbuild/internal/flight"
+	"github.com/binderbuild/binderbuild/internal/ttl"
 )
 
 // DefaultHubAPIURL is JupyterHub's API URL when none is configured, as
@@ -226,70 +226,33 @@ func hashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// tokenCache remembers hub answers by token hash: a user, or nil for "no
-// user". It holds at most max entries; when full, expired entries go first,
-// then a tenth of the rest.
+// tokenCache remembers hub answers by token hash: a user for pos, or nil
+// ("no user") for neg. It holds at most max entries, the least recently
+// used going first.
 type tokenCache struct {
 	pos, neg time.Duration
-	max      int
-	now      func() time.Time
-
-	mu      sync.Mutex
-	entries map[string]tokenEntry
-}
-
-type tokenEntry struct {
-	user    *User
-	expires time.Time
+	now      func() time.Time // the entries' clock; tests replace it
+	entries  *ttl.Cache[string, *User]
 }
 
 func newTokenCache(pos, neg time.Duration, max int, now func() time.Time) *tokenCache {
-	return &tokenCache{pos: pos, neg: neg, max: max, now: now, entries: make(map[string]tokenEntry)}
+	c := &tokenCache{pos: pos, neg: neg, now: now}
+	c.entries = ttl.New[string, *User](max, func() time.Time { return c.now() })
+	return c
 }
 
-func (c *tokenCache) get(key string) (*User, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok {
-		return nil, false
-	}
-	if !c.now().Before(e.expires) {
-		delete(c.entries, key)
-		return nil, false
-	}
-	return e.user, true
-}
+func (c *tokenCache) get(key string) (*User, bool) { return c.entries.Get(key) }
 
+// put caches u for key; pos and neg are above 0 (NewHubAuth).
 func (c *tokenCache) put(key string, u *User) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
-		for k, e := range c.entries {
-			if !now.Before(e.expires) {
-				delete(c.entries, k)
-			}
-		}
-		for k := range c.entries {
-			if len(c.entries) < c.max-c.max/10 {
-				break
-			}
-			delete(c.entries, k)
-		}
-	}
-	ttl := c.pos
+	age := c.pos
 	if u == nil {
-		ttl = c.neg
+		age = c.neg
 	}
-	c.entries[key] = tokenEntry{user: u, expires: now.Add(ttl)}
+	c.entries.Add(key, u, age)
 }
 
-func (c *tokenCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
+func (c *tokenCache) len() int { return c.entries.Len() }
 
 // FromJupyterHubEnv fills unset hub settings from the variables JupyterHub
 // gives its services: JUPYTERHUB_API_URL, and the required scopes from

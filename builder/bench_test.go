@@ -69,9 +69,9 @@ func BenchmarkWatchers(b *testing.B) {
 }
 
 func benchWatchers(b *testing.B, n int) {
-	ns := cluster.NewNamespace(b.Context(), b)
+	ns := cluster.Get(b).NewNamespace(b.Context(), b)
 	counter := &apiCounter{}
-	cfg := cluster.RestConfig()
+	cfg := cluster.Get(b).RestConfig()
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter })
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -115,15 +115,15 @@ func benchWatchers(b *testing.B, n int) {
 	waiting := heapAndStacks()
 	for i := range markerLines {
 		line := fmt.Sprintf(`{"message": "marker %d %d\n", "phase": "building"}`, i, time.Now().UnixNano())
-		if err := cluster.WritePodLog(ctx, ns, pod, "builder", line); err != nil {
+		if err := cluster.Get(b).WritePodLog(ctx, ns, pod, "builder", line); err != nil {
 			b.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := cluster.EndPodLog(ctx, ns, pod, "builder"); err != nil {
+	if err := cluster.Get(b).EndPodLog(ctx, ns, pod, "builder"); err != nil {
 		b.Fatal(err)
 	}
-	if err := cluster.FinishPod(ctx, ns, pod, testcluster.Succeeded()); err != nil {
+	if err := cluster.Get(b).FinishPod(ctx, ns, pod, testcluster.Succeeded()); err != nil {
 		b.Fatal(err)
 	}
 	var delays []time.Duration
@@ -157,7 +157,7 @@ func heapAndStacks() int64 {
 func waitPodB(b *testing.B, ns, name string) string {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		p, err := cluster.Client().CoreV1().Pods(ns).Get(b.Context(), name, metav1.GetOptions{})
+		p, err := cluster.Get(b).Client().CoreV1().Pods(ns).Get(b.Context(), name, metav1.GetOptions{})
 		if err == nil && p.Status.Phase == corev1.PodRunning {
 			return name
 		}

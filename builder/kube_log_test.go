@@ -40,7 +40,7 @@ type logTap struct {
 func tappedClient(t *testing.T) (kubernetes.Interface, *logTap) {
 	t.Helper()
 	tap := &logTap{}
-	cfg := cluster.RestConfig()
+	cfg := cluster.Get(t).RestConfig()
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { tap.next = rt; return tap })
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -118,7 +118,7 @@ func (l *logTap) attempts() []time.Time {
 // log lines.
 func tappedBuild(t *testing.T, repo, ref string) (ns string, tap *logTap, c *client, pod *corev1.Pod) {
 	t.Helper()
-	ns = cluster.NewNamespace(t.Context(), t)
+	ns = cluster.Get(t).NewNamespace(t.Context(), t)
 	kc, tap := tappedClient(t)
 	c = startService(t, ns, builder.KubeConfig{}, withClient(kc)).request(t, repo+"/"+ref)
 	pod = waitPod(t, ns, repo, ref, corev1.PodRunning)
@@ -132,7 +132,7 @@ func tappedBuild(t *testing.T, repo, ref string) (ns string, tap *logTap, c *cli
 func TestKubeLogReconnectBacksOff(t *testing.T) {
 	ns, tap, c, pod := tappedBuild(t, "backoff", "kkk111")
 	// Every stream now ends at once although the container runs.
-	if err := cluster.EndPodLog(t.Context(), ns, pod.Name, "builder"); err != nil {
+	if err := cluster.Get(t).EndPodLog(t.Context(), ns, pod.Name, "builder"); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, "6 log requests", func() bool { return len(tap.attempts()) >= 6 })
@@ -142,7 +142,7 @@ func TestKubeLogReconnectBacksOff(t *testing.T) {
 			t.Errorf("log request %d came %v after the one before, want at least %v (backoff)", i+1, gap, want)
 		}
 	}
-	if err := cluster.FinishPod(t.Context(), ns, pod.Name, testcluster.Succeeded()); err != nil {
+	if err := cluster.Get(t).FinishPod(t.Context(), ns, pod.Name, testcluster.Succeeded()); err != nil {
 		t.Fatal(err)
 	}
 	assertEvents(t, c.wait(t), append(append([]string{waitingEvent}, forwarded()[:3]...), readyEvent("backoff", "kkk111")))
@@ -172,7 +172,7 @@ func TestKubeLogReadToTheEndBeforeDelete(t *testing.T) {
 		at := tap.attempts()
 		return at[len(at)-1].After(finished)
 	})
-	if _, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{}); err != nil {
+	if _, err := cluster.Get(t).Client().CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{}); err != nil {
 		t.Fatalf("pod deleted before its log was read: %v", err)
 	}
 	tap.set(false, 0)

@@ -43,7 +43,7 @@ type podCounter struct {
 
 func countPods(t *testing.T, ns string, onRunning func(name string)) *podCounter {
 	t.Helper()
-	w, err := cluster.Client().CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{})
+	w, err := cluster.Get(t).Client().CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,13 +87,13 @@ func (pc *podCounter) counts() (most, created int) {
 // builds spread over them: never more than 2 build pods at once, and every
 // build completes.
 func TestKubeReplicasShareTheLimit(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	svcs, _ := replicas(t, ns, 3, builder.KubeConfig{ConcurrentBuildLimit: 2})
 	pc := countPods(t, ns, func(name string) {
-		_ = cluster.WritePodLog(t.Context(), ns, name, "builder", r2dLines[0])
-		_ = cluster.EndPodLog(t.Context(), ns, name, "builder")
+		_ = cluster.Get(t).WritePodLog(t.Context(), ns, name, "builder", r2dLines[0])
+		_ = cluster.Get(t).EndPodLog(t.Context(), ns, name, "builder")
 		// A failure shows as a client that never completes.
-		_ = cluster.FinishPod(t.Context(), ns, name, testcluster.Succeeded())
+		_ = cluster.Get(t).FinishPod(t.Context(), ns, name, testcluster.Succeeded())
 	})
 	const n = 20
 	clients := make([]*client, n)
@@ -124,7 +124,7 @@ func TestKubeReplicasShareTheLimit(t *testing.T) {
 // to it, even when every build slot is taken; a client whose replica dies
 // mid-build reconnects to another and receives the whole log.
 func TestKubeReplicasAttach(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	svcs, _ := replicas(t, ns, 3, builder.KubeConfig{ConcurrentBuildLimit: 1})
 	first := svcs[0].request(t, "attach/ooo111")
 	pod := waitPod(t, ns, "attach", "ooo111", corev1.PodRunning)
@@ -144,8 +144,8 @@ func TestKubeReplicasAttach(t *testing.T) {
 
 // Only the replica holding the cleanup Lease deletes orphaned pods.
 func TestKubeReplicasCleanupOnOneReplica(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
-	client := cluster.Client()
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
+	client := cluster.Get(t).Client()
 	const orphans = 4
 	for i := range orphans {
 		orphanPod(t, ns, fmt.Sprintf("orphan-%d", i), "", true)

@@ -27,9 +27,11 @@ import (
 	"github.com/binderbuild/binderbuild/server"
 )
 
-// cluster is shared by the tests of this package; each test has its own
-// namespace and executor.
-var cluster *testcluster.Cluster
+// cluster is shared by the tests of this package that need one, started
+// by the first; each test has its own namespace and executor.
+var cluster = testcluster.Shared{Setup: func(ctx context.Context, c *testcluster.Cluster) error {
+	return c.AddNode(ctx, "docker-api-node", map[string]string{dockerAPILabel: "true"}, nil)
+}}
 
 const dockerAPILabel = "binderbuild.test/docker-api"
 
@@ -41,22 +43,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(func() int {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		c, err := testcluster.Start(ctx, testcluster.Options{})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "start test cluster:", err)
-			return 1
-		}
-		defer c.Stop()
-		if err := c.AddNode(ctx, "docker-api-node", map[string]string{dockerAPILabel: "true"}, nil); err != nil {
-			fmt.Fprintln(os.Stderr, "add node:", err)
-			return 1
-		}
-		cluster = c
-		return m.Run()
-	}())
+	code := m.Run()
+	if err := cluster.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop test cluster:", err)
+	}
+	os.Exit(code)
 }
 
 // repoProvider resolves "<repo>/<ref>" specs: repo names the repository,
@@ -106,7 +97,7 @@ func withLogger(l *slog.Logger) serviceOption {
 
 func startService(t *testing.T, ns string, cfg builder.KubeConfig, opts ...serviceOption) *service {
 	t.Helper()
-	deps := serviceDeps{client: cluster.Client(), log: slog.New(slog.DiscardHandler)}
+	deps := serviceDeps{client: cluster.Get(t).Client(), log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&deps)
 	}
@@ -229,7 +220,7 @@ func waitPod(t *testing.T, ns, repo, ref string, phase corev1.PodPhase) *corev1.
 		}
 	}()
 	poll(t, "pod "+buildName(repo, ref)+" "+string(phase), func() bool {
-		p, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), buildName(repo, ref), metav1.GetOptions{})
+		p, err := cluster.Get(t).Client().CoreV1().Pods(ns).Get(t.Context(), buildName(repo, ref), metav1.GetOptions{})
 		if err == nil && p.Status.Phase == phase {
 			pod = p
 			return true
@@ -241,7 +232,7 @@ func waitPod(t *testing.T, ns, repo, ref string, phase corev1.PodPhase) *corev1.
 
 // dumpPods logs the namespace's pods, to see why a wait failed.
 func dumpPods(t *testing.T, ns string) {
-	pods, err := cluster.Client().CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	pods, err := cluster.Get(t).Client().CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Logf("list pods: %v", err)
 		return
@@ -253,17 +244,17 @@ func dumpPods(t *testing.T, ns string) {
 
 func writeLog(t *testing.T, ns, pod string, lines ...string) {
 	t.Helper()
-	if err := cluster.WritePodLog(t.Context(), ns, pod, "builder", lines...); err != nil {
+	if err := cluster.Get(t).WritePodLog(t.Context(), ns, pod, "builder", lines...); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func finish(t *testing.T, ns, pod string, outcome testcluster.Outcome) {
 	t.Helper()
-	if err := cluster.EndPodLog(t.Context(), ns, pod, "builder"); err != nil {
+	if err := cluster.Get(t).EndPodLog(t.Context(), ns, pod, "builder"); err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.FinishPod(t.Context(), ns, pod, outcome); err != nil {
+	if err := cluster.Get(t).FinishPod(t.Context(), ns, pod, outcome); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -299,7 +290,7 @@ func assertEvents(t *testing.T, got, want []string) {
 }
 
 func TestKubeHappyPath(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	svc := startService(t, ns, builder.KubeConfig{})
 	c := svc.request(t, "happy/aaa111")
 	pod := waitPod(t, ns, "happy", "aaa111", corev1.PodRunning)
@@ -310,7 +301,7 @@ func TestKubeHappyPath(t *testing.T) {
 	finish(t, ns, pod.Name, testcluster.Succeeded())
 	assertEvents(t, c.wait(t), append(append([]string{waitingEvent}, forwarded()...), readyEvent("happy", "aaa111")))
 	poll(t, "pod deleted", func() bool {
-		_, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
+		_, err := cluster.Get(t).Client().CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
 		return err != nil
 	})
 }
@@ -328,7 +319,7 @@ func TestKubeWaitsWithSchedulingReason(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := cluster.NewNamespace(t.Context(), t)
+			ns := cluster.Get(t).NewNamespace(t.Context(), t)
 			svc := startService(t, ns, tc.cfg)
 			c := svc.request(t, "unschedulable/bbb222")
 			c.waitEvents(t, 2)
@@ -358,7 +349,7 @@ func TestKubeFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := cluster.NewNamespace(t.Context(), t)
+			ns := cluster.Get(t).NewNamespace(t.Context(), t)
 			svc := startService(t, ns, builder.KubeConfig{})
 			c := svc.request(t, "fails/ccc333")
 			pod := waitPod(t, ns, "fails", "ccc333", corev1.PodRunning)
@@ -375,7 +366,7 @@ func TestKubeFailures(t *testing.T) {
 }
 
 func TestKubeSharedBuild(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	svc := startService(t, ns, builder.KubeConfig{})
 	const n = 50
 	clients := make([]*client, n)
@@ -393,7 +384,7 @@ func TestKubeSharedBuild(t *testing.T) {
 	for _, c := range append(clients, late) {
 		assertEvents(t, c.wait(t), want)
 	}
-	pods, err := cluster.Client().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
+	pods, err := cluster.Get(t).Client().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +394,7 @@ func TestKubeSharedBuild(t *testing.T) {
 }
 
 func TestKubeQueue(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	svc := startService(t, ns, builder.KubeConfig{ConcurrentBuildLimit: 1})
 	first := svc.request(t, "first/eee555")
 	podA := waitPod(t, ns, "first", "eee555", corev1.PodRunning)
@@ -426,13 +417,13 @@ func TestKubeQueue(t *testing.T) {
 }
 
 func TestKubeAPIServerRestart(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	svc := startService(t, ns, builder.KubeConfig{})
 	c := svc.request(t, "restart/hhh888")
 	pod := waitPod(t, ns, "restart", "hhh888", corev1.PodRunning)
 	writeLog(t, ns, pod.Name, r2dLines[:3]...)
 	c.waitEvents(t, 4)
-	if err := cluster.RestartAPIServer(t.Context()); err != nil {
+	if err := cluster.Get(t).RestartAPIServer(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	writeLog(t, ns, pod.Name, r2dLines[3:]...)
@@ -441,7 +432,7 @@ func TestKubeAPIServerRestart(t *testing.T) {
 }
 
 func TestKubeServiceRestart(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	old := startService(t, ns, builder.KubeConfig{})
 	c := old.request(t, "svcrestart/iii999")
 	pod := waitPod(t, ns, "svcrestart", "iii999", corev1.PodRunning)
@@ -458,8 +449,8 @@ func TestKubeServiceRestart(t *testing.T) {
 }
 
 func TestKubeCleanup(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
-	client := cluster.Client()
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
+	client := cluster.Get(t).Client()
 	orphanPod(t, ns, "finished", "", true)
 	orphanPod(t, ns, "running", "", false)
 	svc := startService(t, ns, builder.KubeConfig{BuildMaxAge: time.Hour, CleanupInterval: 50 * time.Millisecond})
@@ -476,7 +467,7 @@ func TestKubeCleanup(t *testing.T) {
 // until it runs and, when finished is set, ends it with exit code 1.
 func orphanPod(t *testing.T, ns, name, release string, finished bool) {
 	t.Helper()
-	client := cluster.Client()
+	client := cluster.Get(t).Client()
 	_, err := client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"component": "binderhub-build", "binderbuild.org/release": release}},
 		Spec: corev1.PodSpec{NodeSelector: map[string]string{dockerAPILabel: "true"},
@@ -489,7 +480,7 @@ func orphanPod(t *testing.T, ns, name, release string, finished bool) {
 	if !finished {
 		return
 	}
-	if err := cluster.FinishPod(t.Context(), ns, name, testcluster.Failed(1)); err != nil {
+	if err := cluster.Get(t).FinishPod(t.Context(), ns, name, testcluster.Failed(1)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -529,7 +520,7 @@ func podOf(t *testing.T, ns, image string) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
 	poll(t, "pod of "+image, func() bool {
-		pods, err := cluster.Client().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
+		pods, err := cluster.Get(t).Client().CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			return false
 		}
@@ -552,7 +543,7 @@ func TestKubeBuildNameCollision(t *testing.T) {
 	if buildName(a, ref) != buildName(b, ref) || imageName(a, ref) == imageName(b, ref) {
 		t.Fatalf("%s and %s do not collide", a, b)
 	}
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	svc := startService(t, ns, builder.KubeConfig{})
 	first := svc.request(t, a+"/"+ref)
 	podA := podOf(t, ns, imageName(a, ref))
@@ -585,8 +576,8 @@ func TestKubeStartNamesMissingPermissions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := cluster.NewNamespace(t.Context(), t)
-			admin := cluster.Client().RbacV1()
+			ns := cluster.Get(t).NewNamespace(t.Context(), t)
+			admin := cluster.Get(t).Client().RbacV1()
 			if _, err := admin.Roles(ns).Create(t.Context(), &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "builder"}, Rules: tc.rules}, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -597,7 +588,7 @@ func TestKubeStartNamesMissingPermissions(t *testing.T) {
 			}, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			cfg := cluster.RestConfig()
+			cfg := cluster.Get(t).RestConfig()
 			cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":builder",
 				Groups: []string{"system:serviceaccounts", "system:authenticated"}}
 			client, err := kubernetes.NewForConfig(cfg)
@@ -619,8 +610,8 @@ func TestKubeStartNamesMissingPermissions(t *testing.T) {
 // Two installations in one namespace build the same image in pods of their
 // own, and neither cleans up the other's pods.
 func TestKubeReleasesApart(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
-	client := cluster.Client()
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
+	client := cluster.Get(t).Client()
 	orphanPod(t, ns, "orphan-a", "a", true)
 	orphanPod(t, ns, "orphan-b", "b", true)
 	a := startService(t, ns, builder.KubeConfig{PodConfig: builder.PodConfig{Release: "a"}, CleanupInterval: 50 * time.Millisecond, BuildMaxAge: time.Hour})
@@ -656,7 +647,7 @@ func TestKubeReleasesApart(t *testing.T) {
 // A memory limit without a request reserves nothing: the API server would
 // otherwise make the request equal to the limit.
 func TestKubeMemoryRequestZero(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	svc := startService(t, ns, builder.KubeConfig{PodConfig: builder.PodConfig{BuildMemoryLimit: "2G"}})
 	c := svc.request(t, "memory/qqq111")
 	pod := waitPod(t, ns, "memory", "qqq111", corev1.PodRunning)
@@ -675,14 +666,14 @@ func TestKubeMemoryRequestZero(t *testing.T) {
 // that attaches later: a pod older than the timeout fails at once, before
 // a node for it appears.
 func TestKubeDeadlineCountsFromPodCreation(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	selector := map[string]string{"binderbuild.test/late-node": ns}
 	cfg := builder.KubeConfig{PodConfig: builder.PodConfig{BuildNodeSelector: selector}}
 	old := startService(t, ns, cfg)
 	first := old.request(t, "late/rrr111")
 	first.waitEvents(t, 2) // waiting for a node
 	old.stop()
-	pod, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), buildName("late", "rrr111"), metav1.GetOptions{})
+	pod, err := cluster.Get(t).Client().CoreV1().Pods(ns).Get(t.Context(), buildName("late", "rrr111"), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -692,10 +683,10 @@ func TestKubeDeadlineCountsFromPodCreation(t *testing.T) {
 	cfg.BuildTimeout = timeout
 	c := startService(t, ns, cfg).request(t, "late/rrr111")
 	c.waitEvents(t, 2)
-	if err := cluster.AddNode(t.Context(), "late-node-"+ns, selector, nil); err != nil {
+	if err := cluster.Get(t).AddNode(t.Context(), "late-node-"+ns, selector, nil); err != nil {
 		t.Fatal(err)
 	}
-	if pod, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), buildName("late", "rrr111"), metav1.GetOptions{}); err == nil && pod.Status.Phase == corev1.PodRunning {
+	if pod, err := cluster.Get(t).Client().CoreV1().Pods(ns).Get(t.Context(), buildName("late", "rrr111"), metav1.GetOptions{}); err == nil && pod.Status.Phase == corev1.PodRunning {
 		finish(t, ns, pod.Name, testcluster.Succeeded())
 	}
 	got := c.wait(t)

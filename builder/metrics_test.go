@@ -82,7 +82,7 @@ func startObserved(t *testing.T, ns string, images server.ImageChecker) *observe
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := cluster.RestConfig()
+	rc := cluster.Get(t).RestConfig()
 	rc.Wrap(bm.InstrumentTransport)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -206,7 +206,7 @@ func TestMetricsExactlyOnce(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := cluster.NewNamespace(t.Context(), t)
+			ns := cluster.Get(t).NewNamespace(t.Context(), t)
 			svc := startObserved(t, ns, imageSet{})
 			first := svc.request(t, "counted/abc123")
 			pod := waitPod(t, ns, "counted", "abc123", corev1.PodRunning)
@@ -301,7 +301,7 @@ func TestMetricsExactlyOnce(t *testing.T) {
 // TestMetricsCacheHit: an image already in the registry is a cache hit,
 // not a build.
 func TestMetricsCacheHit(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	svc := startObserved(t, ns, imageSet{imageName("cached", "def456"): true})
 	svc.request(t, "cached/def456").wait(t)
 	svc.waitForgotten(t)

@@ -82,7 +82,7 @@ func fixtureBuildLines(t *testing.T) []string {
 // from a binderbuild binary that builds on the test cluster and
 // authenticates with BINDERBUILD_AUTH=tokens.
 func TestBinderhubClient(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	reg := testregistry.Start(t, testregistry.Options{})
 	const (
 		shaCached = "1111111111111111111111111111111111111111"
@@ -102,7 +102,7 @@ func TestBinderhubClient(t *testing.T) {
 	if err := os.WriteFile(tokens, []byte("# direct API clients\nci-bot "+token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := buildEnv(ns, reg.Host(), gh.URL)
+	env := buildEnv(t, ns, reg.Host(), gh.URL)
 	env["BINDERBUILD_AUTH"] = "tokens"
 	env["BINDERBUILD_AUTH_TOKENS_FILE"] = tokens
 	svc := startService(t, env)
@@ -195,11 +195,11 @@ func TestBinderhubClient(t *testing.T) {
 // TestBinderhubClientLimits checks the abuse limits as the client sees
 // them: rate limit (with its headers) and banned specs.
 func TestBinderhubClientLimits(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	reg := testregistry.Start(t, testregistry.Options{})
 	const sha = "4444444444444444444444444444444444444444"
 	gh := newFakeGitHub(t, map[string]string{"org/repo/HEAD": sha, "evil/repo/HEAD": sha})
-	env := buildEnv(ns, reg.Host(), gh.URL)
+	env := buildEnv(t, ns, reg.Host(), gh.URL)
 	env["BINDERBUILD_RATE_LIMIT"] = "2"
 	env["BINDERBUILD_CORS_ALLOW_ORIGIN"] = "https://hub.example.org"
 	svc := startService(t, env)
@@ -229,7 +229,7 @@ func TestBinderhubClientLimits(t *testing.T) {
 	// Banned specs are refused after the rate limit (§2), so use a fresh
 	// service; banned is checked on the raw spec.
 	svc2 := startService(t, func() map[string]string {
-		e := buildEnv(ns, reg.Host(), gh.URL)
+		e := buildEnv(t, ns, reg.Host(), gh.URL)
 		e["BINDERBUILD_BANNED_SPECS"] = "^evil/.*,^x{1,3}/"
 		return e
 	}())

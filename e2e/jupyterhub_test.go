@@ -195,7 +195,7 @@ func (h *hub) userToken(t *testing.T, name string) string {
 // checks users' hub tokens with the hub API, and the real binderhub-client
 // builds through the hub's URL exactly as jupyterhub-fancy-profiles does.
 func TestJupyterHub(t *testing.T) {
-	ns := cluster.NewNamespace(t.Context(), t)
+	ns := cluster.Get(t).NewNamespace(t.Context(), t)
 	reg := testregistry.Start(t, testregistry.Options{})
 	const (
 		shaHead  = "5555555555555555555555555555555555555555"
@@ -210,7 +210,7 @@ func TestJupyterHub(t *testing.T) {
 	hubPort, apiPort, svcPort := freePort(t), freePort(t), freePort(t)
 	hubAPI := "http://127.0.0.1:" + strconv.Itoa(apiPort) + "/hub/api"
 
-	env := buildEnv(ns, reg.Host(), gh.URL)
+	env := buildEnv(t, ns, reg.Host(), gh.URL)
 	env["BINDERBUILD_LISTEN"] = "127.0.0.1:" + strconv.Itoa(svcPort)
 	env["BINDERBUILD_BASE_URL"] = "/services/binder"
 	env["BINDERBUILD_AUTH"] = "jupyterhub"

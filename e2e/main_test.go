@@ -13,14 +13,15 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/binderbuild/binderbuild/internal/testcluster"
 )
 
-// cluster is shared by the tests of this package; each test has its own
-// namespace.
-var cluster *testcluster.Cluster
+// cluster is shared by the tests of this package that build, started by
+// the first; each test has its own namespace.
+var cluster = testcluster.Shared{Setup: func(ctx context.Context, c *testcluster.Cluster) error {
+	return c.AddNode(ctx, "docker-api-node", map[string]string{dockerAPILabel: "true"}, nil)
+}}
 
 // dockerAPILabel marks the node build pods are scheduled on.
 const dockerAPILabel = "binderbuild.test/docker-api"
@@ -37,19 +38,11 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(tmpRoot)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		c, err := testcluster.Start(ctx, testcluster.Options{})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "start test cluster:", err)
-			return 1
-		}
-		defer c.Stop()
-		if err := c.AddNode(ctx, "docker-api-node", map[string]string{dockerAPILabel: "true"}, nil); err != nil {
-			fmt.Fprintln(os.Stderr, "add node:", err)
-			return 1
-		}
-		cluster = c
+		defer func() {
+			if err := cluster.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "stop test cluster:", err)
+			}
+		}()
 		return m.Run()
 	}())
 }

@@ -108,10 +108,10 @@ func freePort(t testing.TB) int {
 // buildEnv is the environment of a service that builds in namespace ns on
 // the test cluster, pushes to (and looks in) reg, and resolves GitHub refs
 // with gh.
-func buildEnv(ns, registryHost, githubAPI string) map[string]string {
+func buildEnv(t *testing.T, ns, registryHost, githubAPI string) map[string]string {
 	return map[string]string{
 		"BINDERBUILD_EXECUTOR":            "kubernetes",
-		"KUBECONFIG":                      cluster.KubeconfigPath(),
+		"KUBECONFIG":                      cluster.Get(t).KubeconfigPath(),
 		"BINDERBUILD_BUILD_NAMESPACE":     ns,
 		"BINDERBUILD_BUILD_NODE_SELECTOR": dockerAPILabel + ":true",
 		"BINDERBUILD_IMAGE_PREFIX":        registryHost + "/binder/",
@@ -274,7 +274,7 @@ func waitPod(t *testing.T, ns, user, repo, sha string) string {
 	t.Helper()
 	pod := binderbuild.BuildName(user+"-"+repo, sha)
 	poll(t, "build pod "+pod+" running", func() bool {
-		p, err := cluster.Client().CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
+		p, err := cluster.Get(t).Client().CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
 		return err == nil && p.Status.Phase == corev1.PodRunning
 	})
 	return pod
@@ -284,14 +284,14 @@ func waitPod(t *testing.T, ns, user, repo, sha string) string {
 func finishPod(t *testing.T, ns, pod string, outcome testcluster.Outcome, lines ...string) {
 	t.Helper()
 	if len(lines) > 0 {
-		if err := cluster.WritePodLog(t.Context(), ns, pod, "builder", lines...); err != nil {
+		if err := cluster.Get(t).WritePodLog(t.Context(), ns, pod, "builder", lines...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := cluster.EndPodLog(t.Context(), ns, pod, "builder"); err != nil {
+	if err := cluster.Get(t).EndPodLog(t.Context(), ns, pod, "builder"); err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.FinishPod(t.Context(), ns, pod, outcome); err != nil {
+	if err := cluster.Get(t).FinishPod(t.Context(), ns, pod, outcome); err != nil {
 		t.Fatal(err)
 	}
 }

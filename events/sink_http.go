@@ -3,12 +3,15 @@ package events
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
 // httpSink POSTs batches of JSON lines from its own goroutine.
@@ -103,50 +106,44 @@ func (s *httpSink) flush(ctx context.Context) {
 func (s *httpSink) send(ctx context.Context, batch [][]byte) {
 	body := bytes.Join(batch, []byte("\n"))
 	body = append(body, '\n')
-	backoff := s.cfg.RetryBackoff
-	for attempt := 0; ; attempt++ {
-		retry, err := s.post(ctx, body)
-		if err == nil {
-			return
-		}
-		if !retry || attempt >= s.cfg.EventsMaxRetries || ctx.Err() != nil {
-			s.m.dropN(dropSendFailed, len(batch))
-			s.log.Warn("events dropped: POST failed", "url", s.url, "events", len(batch), "attempts", attempt+1, "error", err)
-			return
-		}
-		s.m.retry()
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	retry := wait.Retry{Attempts: s.cfg.EventsMaxRetries + 1, Delay: s.cfg.RetryBackoff, MaxDelay: s.cfg.MaxBackoff,
+		Retryable: func(err error) bool { _, ok := errors.AsType[permanent](err); return !ok },
+		OnRetry:   func(int, error) { s.m.retry() }}
+	attempts, err := retry.Do(ctx, func() error { return s.post(ctx, body) })
+	if err != nil {
+		s.m.dropN(dropSendFailed, len(batch))
+		s.log.Warn("events dropped: POST failed", "url", s.url, "events", len(batch), "attempts", attempts, "error", err)
 	}
 }
 
-// post makes one request; retry says whether a failure may pass.
-func (s *httpSink) post(ctx context.Context, body []byte) (retry bool, err error) {
+// permanent marks a failed POST that would fail the same way again.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// post makes one request; its error is permanent when a retry would fail
+// the same way.
+func (s *httpSink) post(ctx context.Context, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.EventsTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.EventsUrl, bytes.NewReader(body))
 	if err != nil {
-		return false, fmt.Errorf("events request: %s", Redact(err.Error()))
+		return permanent{fmt.Errorf("events request: %s", Redact(err.Error()))}
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return true, fmt.Errorf("post events: %s", Redact(err.Error()))
+		return fmt.Errorf("post events: %s", Redact(err.Error()))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode < 300:
-		return false, nil
+		return nil
 	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return true, fmt.Errorf("post events: HTTP %d", resp.StatusCode)
+		return fmt.Errorf("post events: HTTP %d", resp.StatusCode)
 	default:
-		return false, fmt.Errorf("post events: HTTP %d", resp.StatusCode)
+		return permanent{fmt.Errorf("post events: HTTP %d", resp.StatusCode)}
 	}
 }
 

@@ -22,9 +22,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/binderbuild/binderbuild/internal/ttl"
 	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
@@ -114,10 +114,10 @@ type Checker struct {
 	// probe is the image name Check asks for.
 	probe string
 
-	// found maps images known to exist to the time that answer expires.
-	found *lru.Cache[string, time.Time]
-	// missing maps images known to be absent to the time that answer expires.
-	missing *lru.Cache[string, time.Time]
+	// found holds images known to exist, for positiveTTL.
+	found *ttl.Cache[string, struct{}]
+	// missing holds images known to be absent, for negativeTTL.
+	missing *ttl.Cache[string, struct{}]
 	// flights coalesces concurrent checks of one image.
 	flights singleflight.Group
 
@@ -170,13 +170,9 @@ func NewChecker(cfg Config, m *Metrics, log *slog.Logger) (*Checker, error) {
 		}
 	}
 	size := cmp.Or(cfg.CacheSize, DefaultCacheSize)
-	var err error
-	if c.found, err = lru.New[string, time.Time](size); err != nil {
-		return nil, fmt.Errorf("registry cache: %w", err)
-	}
-	if c.missing, err = lru.New[string, time.Time](size); err != nil {
-		return nil, fmt.Errorf("registry cache: %w", err)
-	}
+	clock := func() time.Time { return c.now() }
+	c.found = ttl.New[string, struct{}](size, clock)
+	c.missing = ttl.New[string, struct{}](size, clock)
 	if _, err := c.parse(c.probe); err != nil {
 		return nil, fmt.Errorf("registry config: image prefix %q: health probe %q: %w", cfg.ImagePrefix, c.probe, err)
 	}
@@ -231,20 +227,11 @@ func (c *Checker) Exists(ctx context.Context, image string) (bool, error) {
 
 // cached returns the cached answer for image, if any.
 func (c *Checker) cached(image string) (found, ok bool) {
-	now := c.now()
-	if expires, ok := c.found.Get(image); ok {
-		if now.Before(expires) {
-			return true, true
-		}
-		c.found.Remove(image)
+	if _, ok := c.found.Get(image); ok {
+		return true, true
 	}
-	if expires, ok := c.missing.Peek(image); ok {
-		if now.Before(expires) {
-			return false, true
-		}
-		c.missing.Remove(image)
-	}
-	return false, false
+	_, ok = c.missing.Peek(image)
+	return false, ok
 }
 
 // Forget drops every cached answer, after binderbuild gc deleted images:
@@ -270,10 +257,10 @@ func (c *Checker) shared(ctx context.Context, image string) (bool, error) {
 	switch {
 	case err != nil:
 	case found:
-		c.found.Add(image, c.now().Add(c.positiveTTL))
+		c.found.Add(image, struct{}{}, c.positiveTTL)
 		c.missing.Remove(image)
 	default:
-		c.missing.Add(image, c.now().Add(c.negativeTTL))
+		c.missing.Add(image, struct{}{}, c.negativeTTL)
 	}
 	return found, err
 }
@@ -300,13 +287,11 @@ func (c *Checker) check(ctx context.Context, image string, attempts int) (bool, 
 		return false, fmt.Errorf("check image %s: %w", image, err)
 	}
 	host := ref.Context().RegistryStr()
-	var last error
-	for attempt := 1; attempt <= attempts; attempt++ {
-		if attempt > 1 {
-			if err := wait.Sleep(ctx, c.backoff<<(attempt-2)); err != nil {
-				break
-			}
-		}
+	var found bool
+	retry := wait.Retry{Attempts: attempts, Delay: c.backoff, Retryable: Transient, OnRetry: func(attempt int, err error) {
+		c.log.WarnContext(ctx, "registry check failed", "image", image, "registry", host, "attempt", attempt, "attempts", attempts, "error", err)
+	}}
+	_, err = retry.Do(ctx, func() error {
 		_, err := remote.Head(ref,
 			remote.WithContext(ctx),
 			remote.WithAuthFromKeychain(c.keychain),
@@ -319,29 +304,25 @@ func (c *Checker) check(ctx context.Context, image string, attempts int) (bool, 
 		c.metrics.countRequest(outcome)
 		switch outcome {
 		case requestOK:
-			return true, nil
+			found = true
+			return nil
 		case requestNotFound:
-			return false, nil
+			return nil
 		case requestUnauthorized:
 			c.log.ErrorContext(ctx, "registry refused credentials", "image", image, "registry", host, "error", err)
-			return false, fmt.Errorf("check image %s: registry %s: %w: %w", image, host, ErrUnauthorized, err)
+			return fmt.Errorf("%w: %w", ErrUnauthorized, err)
 		}
-		last = err
-		if ctx.Err() != nil {
-			break
-		}
-		if !Transient(err) {
-			return false, fmt.Errorf("check image %s: registry %s: %w", image, host, err)
-		}
-		c.log.WarnContext(ctx, "registry check failed", "image", image, "registry", host, "attempt", attempt, "attempts", attempts, "error", err)
+		return err
+	})
+	switch {
+	case err == nil:
+		return found, nil
+	case ctx.Err() != nil || errors.Is(err, ErrUnauthorized) || !Transient(err):
+		return false, fmt.Errorf("check image %s: registry %s: %w", image, host, err)
+	case attempts == 1:
+		return false, fmt.Errorf("check image %s: registry %s unreachable: %w", image, host, err)
 	}
-	if ctx.Err() != nil {
-		return false, fmt.Errorf("check image %s: registry %s: %w (last error: %w)", image, host, context.Cause(ctx), last)
-	}
-	if attempts == 1 {
-		return false, fmt.Errorf("check image %s: registry %s unreachable: %w", image, host, last)
-	}
-	return false, fmt.Errorf("check image %s: registry %s unreachable after %d attempts: %w", image, host, attempts, last)
+	return false, fmt.Errorf("check image %s: registry %s unreachable after %d attempts: %w", image, host, attempts, err)
 }
 
 // parse parses image, as an insecure (plain HTTP) reference when its
@@ -382,14 +363,14 @@ func classify(err error) requestOutcome {
 }
 
 // Transient reports whether a failed registry request is worth retrying:
-// network errors and HTTP 408, 429 and 5xx. Other HTTP errors (400, 405, a
-// 404 from the ping) will not change on retry.
+// network errors, and HTTP errors go-containerregistry calls temporary
+// (408, 429, 500, 502, 503, 504, unless the registry's error codes say
+// otherwise). Others (400, 405, a 404 from the ping) will not change on
+// retry.
 func Transient(err error) bool {
 	var terr *transport.Error
 	if !errors.As(err, &terr) {
 		return true
 	}
-	return terr.StatusCode == http.StatusRequestTimeout ||
-		terr.StatusCode == http.StatusTooManyRequests ||
-		terr.StatusCode >= 500
+	return terr.Temporary()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/internal/flight"
+	"github.com/binderbuild/binderbuild/internal/ttl"
 )
 
 const (
@@ -33,7 +34,7 @@ type CachedProvider struct {
 	now     func() time.Time // replaced in tests
 	// recent holds results of refs that can move (branches, tags, HEAD) and
 	// not-found outcomes, each for ttl.
-	recent *lru.Cache[cacheKey, cacheEntry]
+	recent *ttl.Cache[cacheKey, cacheEntry]
 	// pinned holds successful resolutions of full 40-hex shas, which cannot
 	// change, without expiry.
 	pinned *lru.Cache[cacheKey, binderbuild.Resolved]
@@ -56,14 +57,13 @@ type cacheKey struct {
 }
 
 type cacheEntry struct {
-	res     binderbuild.Resolved
-	err     error     // nil or a binderbuild.ErrRefNotFound
-	expires time.Time // zero for pinned entries
+	res binderbuild.Resolved
+	err error // nil or a binderbuild.ErrRefNotFound
 }
 
 // Cached wraps next with a cache of its Resolve results keyed by (provider
 // prefix, spec):
-//   - a ref that is not a full 40-hex sha is cached for ttl (default 60s,
+//   - a ref that is not a full 40-hex sha is cached for age (default 60s,
 //     DefaultCacheTTL), whether it resolved or was not found;
 //   - a full-sha ref that resolved, and a result next (a Pinner) says is
 //     pinned, are cached without expiry;
@@ -77,15 +77,15 @@ type cacheEntry struct {
 // Wrap next with Limited inside Cached so that a shared call counts once. m
 // (may be nil) gets every call in binderbuild_ref_resolution_seconds, hits
 // with outcome "cached".
-func Cached(next Provider, ttl time.Duration, size int, m *Metrics) *CachedProvider {
-	if ttl <= 0 {
-		ttl = DefaultCacheTTL
+func Cached(next Provider, age time.Duration, size int, m *Metrics) *CachedProvider {
+	if age <= 0 {
+		age = DefaultCacheTTL
 	}
 	if size <= 0 {
 		size = DefaultCacheSize
 	}
-	c := &CachedProvider{next: next, ttl: ttl, metrics: m, now: time.Now}
-	c.recent, _ = lru.New[cacheKey, cacheEntry](size)
+	c := &CachedProvider{next: next, ttl: age, metrics: m, now: time.Now}
+	c.recent = ttl.New[cacheKey, cacheEntry](size, func() time.Time { return c.now() })
 	c.pinned, _ = lru.New[cacheKey, binderbuild.Resolved](size)
 	return c
 }
@@ -106,7 +106,7 @@ func (c *CachedProvider) Display() any { return c.next.Display() }
 func (c *CachedProvider) Resolve(ctx context.Context, repo binderbuild.Repo) (binderbuild.Resolved, error) {
 	start := c.now()
 	key := cacheKey{provider: repo.Provider, spec: repo.Spec}
-	if e, ok := c.lookup(key, start); ok {
+	if e, ok := c.lookup(key); ok {
 		c.metrics.observeResolution(repo.Provider, outcomeCached, c.now().Sub(start))
 		return rebase(e.res, repo), e.err
 	}
@@ -118,7 +118,7 @@ func (c *CachedProvider) Resolve(ctx context.Context, repo binderbuild.Repo) (bi
 // cache hit's stack frame stays small.
 func (c *CachedProvider) resolveShared(ctx context.Context, key cacheKey, repo binderbuild.Repo, start time.Time) (binderbuild.Resolved, error) {
 	res, err := c.group.Do(ctx, key, func(ctx context.Context) (binderbuild.Resolved, error) {
-		if e, ok := c.lookup(key, c.now()); ok {
+		if e, ok := c.lookup(key); ok {
 			return e.res, e.err // filled while this caller was on its way
 		}
 		ctx, cancel := context.WithTimeout(ctx, sharedResolveTimeout)
@@ -135,16 +135,11 @@ func (c *CachedProvider) resolveShared(ctx context.Context, key cacheKey, repo b
 }
 
 // lookup returns the unexpired entry for key.
-func (c *CachedProvider) lookup(key cacheKey, now time.Time) (cacheEntry, bool) {
+func (c *CachedProvider) lookup(key cacheKey) (cacheEntry, bool) {
 	if res, ok := c.pinned.Get(key); ok {
 		return cacheEntry{res: res}, true
 	}
-	e, ok := c.recent.Get(key)
-	if ok && !now.Before(e.expires) {
-		c.recent.Remove(key)
-		return cacheEntry{}, false
-	}
-	return e, ok
+	return c.recent.Get(key)
 }
 
 func (c *CachedProvider) store(key cacheKey, ref string, res binderbuild.Resolved, err error) {
@@ -153,7 +148,7 @@ func (c *CachedProvider) store(key cacheKey, ref string, res binderbuild.Resolve
 	case err == nil && (isFullSHA(ref) || pinner != nil && pinner.Pinned(res)):
 		c.pinned.Add(key, res)
 	case err == nil || errors.Is(err, binderbuild.ErrRefNotFound):
-		c.recent.Add(key, cacheEntry{res: res, err: err, expires: c.now().Add(c.ttl)})
+		c.recent.Add(key, cacheEntry{res: res, err: err}, c.ttl)
 	}
 }
 

@@ -251,7 +251,7 @@ func TestCachedFirstCallerCancels(t *testing.T) {
 	if got := <-second; got.ResolvedRef != "5555555555555555555555555555555555555555" {
 		t.Errorf("second caller: ResolvedRef = %q, want 5555…", got.ResolvedRef)
 	}
-	if _, ok := c.lookup(cacheKey{"fake", "repo/main"}, c.now()); !ok {
+	if _, ok := c.lookup(cacheKey{"fake", "repo/main"}); !ok {
 		t.Error("result not cached after the first caller left")
 	}
 	if calls := fake.calls.Load(); calls != 1 {
@@ -303,7 +303,7 @@ func TestCachedCancelsAbandonedLookup(t *testing.T) {
 	if err := <-upstreamErr; !errors.Is(err, context.Canceled) {
 		t.Errorf("upstream context error = %v, want context.Canceled once nobody waits", err)
 	}
-	if _, ok := c.lookup(cacheKey{"fake", "repo/main"}, c.now()); ok {
+	if _, ok := c.lookup(cacheKey{"fake", "repo/main"}); ok {
 		t.Error("an abandoned lookup was cached")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/internal/ttl"
 )
 
 // GitHubConfig configures the gh provider. The zero value talks to
@@ -54,7 +55,7 @@ type GitHub struct {
 	metrics  *Metrics
 	log      *slog.Logger
 	etags    *lru.Cache[string, etagEntry] // API URL → last 200 answer
-	notFound *lru.Cache[string, time.Time] // API URL → expiry
+	notFound *ttl.Cache[string, struct{}]  // API URLs answered 404/422, for githubNotFoundAge
 	now      func() time.Time              // replaced in tests
 }
 
@@ -85,7 +86,7 @@ func NewGitHub(cfg GitHubConfig, client *http.Client, m *Metrics, log *slog.Logg
 		now:     time.Now,
 	}
 	g.etags, _ = lru.New[string, etagEntry](githubCacheSize)
-	g.notFound, _ = lru.New[string, time.Time](githubCacheSize)
+	g.notFound = ttl.New[string, struct{}](githubCacheSize, func() time.Time { return g.now() })
 	return g
 }
 
@@ -205,12 +206,9 @@ func (g *GitHub) apiURL(s githubSpec) string {
 func (g *GitHub) commit(ctx context.Context, apiURL string) (string, error) {
 	cached, haveETag := g.etags.Get(apiURL)
 	if !haveETag {
-		if expiry, ok := g.notFound.Get(apiURL); ok {
-			if g.now().Before(expiry) {
-				g.log.Debug("GitHub not-found cache hit", "url", apiURL)
-				return "", fmt.Errorf("github %s: %w", apiURL, binderbuild.ErrRefNotFound)
-			}
-			g.notFound.Remove(apiURL)
+		if _, ok := g.notFound.Get(apiURL); ok {
+			g.log.Debug("GitHub not-found cache hit", "url", apiURL)
+			return "", fmt.Errorf("github %s: %w", apiURL, binderbuild.ErrRefNotFound)
 		}
 	}
 
@@ -247,7 +245,7 @@ func (g *GitHub) commit(ctx context.Context, apiURL string) (string, error) {
 		return g.decodeCommit(apiURL, resp)
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnprocessableEntity:
 		g.metrics.upstreamRequest(upstreamGitHub, outcomeNotFound)
-		g.notFound.Add(apiURL, g.now().Add(githubNotFoundAge))
+		g.notFound.Add(apiURL, struct{}{}, githubNotFoundAge)
 		return "", fmt.Errorf("github %s: HTTP %d: %w", apiURL, resp.StatusCode, binderbuild.ErrRefNotFound)
 	case resp.StatusCode == http.StatusForbidden && resp.Header.Get("X-Ratelimit-Remaining") == "0":
 		g.metrics.upstreamRequest(upstreamGitHub, outcomeRateLimited)

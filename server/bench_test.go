@@ -68,7 +68,7 @@ func benchSlowClients(b *testing.B, slow int) {
 		defer conn.Close()
 		fmt.Fprint(conn, request)
 	}
-	for srv.parkedClients.Load() < int64(slow) {
+	for srv.streams.parked.Load() < int64(slow) {
 		time.Sleep(time.Millisecond)
 	}
 	conn, err := net.Dial("tcp", addr)

@@ -250,47 +250,6 @@ func (s *Server) resolveFailed(ctx context.Context, st *stream, p Provider, repo
 	return res, nil
 }
 
-// follow streams the build's log to one client until the build ends or the
-// client leaves, then launches lr's server if the build succeeded, and
-// calls leave. A build that has started goes on without the client.
-func (s *Server) follow(r *http.Request, st *stream, log *events.Log, image string, lr *launchReq, leave func()) {
-	if lr == nil && s.park(st.w, r, st, log, image, leave) {
-		return // the fan-out sends the rest
-	}
-	defer leave()
-	ctx := r.Context()
-	for cursor := 0; ; {
-		evs, next, done, changed := log.Read(cursor)
-		for _, e := range evs {
-			if st.write(e) != nil {
-				return
-			}
-		}
-		cursor = next
-		if done {
-			_, err := log.Result()
-			if lr != nil && err == nil {
-				s.launchAfter(r, st, lr, false)
-				return
-			}
-			_ = st.send(s.resultEvent(ctx, err, image))
-			return
-		}
-		if st.flush() != nil {
-			return
-		}
-		select {
-		case <-changed:
-		case <-s.beat.C():
-			if st.heartbeat() != nil {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 func registryError(image string, err error) error {
 	return &requestError{
 		status: http.StatusServiceUnavailable,

@@ -213,7 +213,7 @@ func (s *Server) launchAttempt(ctx context.Context, st *stream, req binderbuild.
 			if st.send(events.Message("launching", msg+"\n")) != nil {
 				cancel() // the client left: the launch is abandoned
 			}
-		case <-s.beat.C():
+		case <-s.streams.beat.C():
 			if st.heartbeat() != nil {
 				cancel()
 			}

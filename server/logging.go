@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	"github.com/go-chi/chi/v5/middleware"
 )
 
 // maxRequestIDLen bounds a client-chosen X-Request-Id in logs.
@@ -40,10 +38,11 @@ func (ids *requestIDs) next() string {
 }
 
 // logRequests logs one line per request when it ends (for event streams:
-// when the stream ends): method, path with query (credentials in URLs and
-// secret query values such as build_token redacted), status, bytes,
-// duration, client IP and the request id: the client's X-Request-Id, else
-// a new one. It returns the id in X-Request-Id. Headers are never logged.
+// when the stream ends, also for a parked stream whose handler returned
+// long before): method, path with query (credentials in URLs and secret
+// query values such as build_token redacted), status, bytes, duration,
+// client IP and the request id: the client's X-Request-Id, else a new one.
+// It returns the id in X-Request-Id. Headers are never logged.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -55,28 +54,78 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			id = s.requestIDs.next()
 		}
 		w.Header()[requestIDHeader] = []string{id}
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
-		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
-			return
+		aw := &accessWriter{ResponseWriter: w, srv: s, r: r, start: start, id: id}
+		next.ServeHTTP(aw, r)
+		if !aw.later {
+			aw.logLine(aw.status, aw.written)
 		}
-		end := time.Now()
-		line := accessLine{
-			method:   r.Method,
-			path:     s.deps.Redactor.String(requestPath(r)),
-			status:   ww.Status(),
-			bytes:    ww.BytesWritten(),
-			duration: end.Sub(start),
-			id:       s.deps.Redactor.String(id),
-		}
-		if line.status == 0 {
-			line.status = http.StatusOK
-		}
-		if ip := s.cfg.clientIP(r); ip.IsValid() {
-			line.client = ip
-		}
-		s.logAccess(r, end, line)
 	})
+}
+
+// accessWriter records a response's status and size for its access log
+// line. A stream that takes the connection over asks for the line to wait
+// until it ends (EndLater, the streamEnd upgrade).
+type accessWriter struct {
+	http.ResponseWriter
+	srv     *Server
+	r       *http.Request
+	start   time.Time
+	id      string
+	status  int   // the first status written, 0 before
+	written int64 // bytes of the body
+	later   bool  // the line is written when the stream ends
+}
+
+func (w *accessWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *accessWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.written += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush, take
+// over, deadlines).
+func (w *accessWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// EndLater defers the log line until the stream taken over from w ends:
+// call the result with the bytes of the body sent since.
+func (w *accessWriter) EndLater() func(written int64) {
+	w.later = true
+	return func(written int64) { w.logLine(http.StatusOK, w.written+written) }
+}
+
+// logLine writes the request's access line: status (0: 200) and the bytes
+// of the body.
+func (w *accessWriter) logLine(status int, written int64) {
+	s, r := w.srv, w.r
+	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	end := time.Now()
+	line := accessLine{
+		method:   r.Method,
+		path:     s.deps.Redactor.String(requestPath(r)),
+		status:   status,
+		bytes:    int(written),
+		duration: end.Sub(w.start),
+		id:       s.deps.Redactor.String(w.id),
+	}
+	if line.status == 0 {
+		line.status = http.StatusOK
+	}
+	if ip := s.cfg.clientIP(r); ip.IsValid() {
+		line.client = ip
+	}
+	s.logAccess(r, end, line)
 }
 
 func requestPath(r *http.Request) string {

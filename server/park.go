@@ -39,8 +39,12 @@ type parked struct {
 	// connection failed.
 	busy atomic.Bool
 	err  error
-	// ended runs once when the client's connection is closed.
-	ended func()
+	// written counts the bytes of the body handed to the connection, as
+	// the access log reports them: without the chunk framing.
+	written int64
+	// ended runs once when the client's connection is closed, with
+	// written.
+	ended func(written int64)
 }
 
 // fanout writes one build's log to its parked clients.
@@ -55,10 +59,11 @@ type fanout struct {
 }
 
 // park takes over the connection of a request following log and hands it to
-// the build's fan-out; ended runs when the fan-out closes it. It reports
-// false, leaving the request alone, when the connection cannot be taken over
-// (HTTP/2, a test recorder) or the stream has started already.
-func (s *Server) park(w http.ResponseWriter, r *http.Request, st *stream, log *events.Log, image string, ended func()) bool {
+// the build's fan-out; when the fan-out closes it, leave runs and then the
+// access log's line is written. It reports false, leaving the request
+// alone, when the connection cannot be taken over (HTTP/2, a test
+// recorder) or the stream has started already.
+func (s *streams) park(r *http.Request, st *stream, log *events.Log, image string, leave func()) bool {
 	if st.written || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
 		return false
 	}
@@ -68,11 +73,17 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, st *stream, log *e
 	}
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 200 OK\r\n")
-	_ = w.Header().Write(&head) // writes to a buffer cannot fail
+	_ = st.w.Header().Write(&head) // writes to a buffer cannot fail
 	head.WriteString("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
 	_ = conn.SetDeadline(time.Time{})
-	s.parkedClients.Add(1)
-	c := &parked{conn: conn, out: head.Bytes(), ended: ended}
+	s.parked.Add(1)
+	logged := endLater(st.w)
+	c := &parked{conn: conn, out: head.Bytes(), ended: func(written int64) {
+		leave()
+		if logged != nil {
+			logged(written)
+		}
+	}}
 	for !s.fanoutFor(log, image).add(c) {
 		// That fan-out just ended; the next one serves the finished log.
 	}
@@ -80,9 +91,9 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, st *stream, log *e
 }
 
 // fanoutFor returns the running fan-out of log, starting one if needed.
-func (s *Server) fanoutFor(log *events.Log, image string) *fanout {
-	s.fanoutMu.Lock()
-	defer s.fanoutMu.Unlock()
+func (s *streams) fanoutFor(log *events.Log, image string) *fanout {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if f, ok := s.fanouts[log]; ok {
 		return f
 	}
@@ -113,9 +124,10 @@ func (f *fanout) poke() {
 
 // runFanout writes the log to every client until the build has ended and
 // every client has its last event or is gone.
-func (s *Server) runFanout(f *fanout) {
+func (s *streams) runFanout(f *fanout) {
 	var clients []*parked
 	var last []byte // the last event and the end of the body, once done
+	var lastSize int64
 	for {
 		f.mu.Lock()
 		clients = append(clients, f.pending...)
@@ -126,9 +138,11 @@ func (s *Server) runFanout(f *fanout) {
 		_, _, done, changed := f.log.Read(f.log.Len())
 		if done && last == nil {
 			_, err := f.log.Result()
-			last = append(encodeChunk([]events.Event{s.resultEvent(s.ctx, err, f.image)}), "0\r\n\r\n"...)
+			ev := s.result(s.ctx, err, f.image)
+			last = append(encodeChunk([]events.Event{ev}), "0\r\n\r\n"...)
+			lastSize = eventSize(ev)
 		}
-		s.writeRound(f, &clients, last)
+		s.writeRound(f, &clients, last, lastSize)
 		if done && len(clients) == 0 {
 			if s.endFanout(f) {
 				return
@@ -154,10 +168,11 @@ func (s *Server) runFanout(f *fanout) {
 // build is done, last), dropping clients whose connection failed. Clients at
 // the same cursor share one encoded chunk; many clients are written by one
 // goroutine per CPU.
-func (s *Server) writeRound(f *fanout, clients *[]*parked, last []byte) {
+func (s *streams) writeRound(f *fanout, clients *[]*parked, last []byte, lastSize int64) {
 	type chunk struct {
 		data []byte
 		next int
+		size int64 // of the events without the chunk framing
 	}
 	// Only clients without a write in flight take new events: encoding
 	// from the cursor of one that stalled long ago would cost every round.
@@ -165,7 +180,15 @@ func (s *Server) writeRound(f *fanout, clients *[]*parked, last []byte) {
 	for _, c := range *clients {
 		if _, ok := chunks[c.cursor]; !ok && !c.busy.Load() {
 			evs, next, _, _ := f.log.Read(c.cursor)
-			chunks[c.cursor] = chunk{encodeChunk(evs), next}
+			chunks[c.cursor] = chunk{encodeChunk(evs), next, eventsSize(evs)}
+		}
+	}
+	if last != nil {
+		// The log is done: a client that reaches its end in this round gets
+		// last now, not at the next heartbeat.
+		end := f.log.Len()
+		if _, ok := chunks[end]; !ok {
+			chunks[end] = chunk{next: end}
 		}
 	}
 	refill := func(c *parked) {
@@ -174,8 +197,10 @@ func (s *Server) writeRound(f *fanout, clients *[]*parked, last []byte) {
 		case !ok: // its write ended during this round: the next round
 		case len(ch.data) > 0:
 			c.out, c.cursor = ch.data, ch.next
+			c.written += ch.size
 		case last != nil:
 			c.out, c.final = last, true
+			c.written += lastSize
 		}
 	}
 	eachPart(*clients, func(part []*parked) {
@@ -199,7 +224,7 @@ func (s *Server) writeRound(f *fanout, clients *[]*parked, last []byte) {
 // as far as its socket takes them now; the rest goes to writeOut. It
 // reports false when the client is to be closed: its connection failed or
 // its last event is out.
-func (s *Server) feed(f *fanout, c *parked, refill func(*parked)) bool {
+func (s *streams) feed(f *fanout, c *parked, refill func(*parked)) bool {
 	if c.busy.Load() {
 		return true
 	}
@@ -232,11 +257,11 @@ func (s *Server) feed(f *fanout, c *parked, refill func(*parked)) bool {
 // writeOut writes the rest of a client's chunk as the client reads it,
 // then wakes the fan-out. A client that takes nothing for
 // ClientStallTimeout fails.
-func (s *Server) writeOut(f *fanout, c *parked) {
+func (s *streams) writeOut(f *fanout, c *parked) {
 	defer f.poke()
 	defer c.busy.Store(false)
 	for len(c.out) > 0 {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(s.cfg.ClientStallTimeout))
+		_ = c.conn.SetWriteDeadline(time.Now().Add(s.stall))
 		n, err := c.conn.Write(c.out)
 		c.out = c.out[n:]
 		if err != nil && (n == 0 || !isTimeout(err)) {
@@ -272,7 +297,7 @@ func eachPart(clients []*parked, fn func([]*parked)) {
 
 // endFanout retires the fan-out. It reports false when clients were added
 // meanwhile (they get the whole log first).
-func (s *Server) endFanout(f *fanout) bool {
+func (s *streams) endFanout(f *fanout) bool {
 	f.mu.Lock()
 	if len(f.pending) > 0 {
 		f.mu.Unlock()
@@ -280,20 +305,19 @@ func (s *Server) endFanout(f *fanout) bool {
 	}
 	f.closed = true
 	f.mu.Unlock()
-	s.fanoutMu.Lock()
+	s.mu.Lock()
 	delete(s.fanouts, f.log)
-	s.fanoutMu.Unlock()
+	s.mu.Unlock()
 	return true
 }
 
 // closeClient ends the client's connection; a writeOut still running then
 // fails at once.
-func (s *Server) closeClient(c *parked) {
+func (s *streams) closeClient(c *parked) {
 	c.conn.Close()
-	s.parkedClients.Add(-1)
-	if c.ended != nil {
-		c.ended()
-	}
+	s.parked.Add(-1)
+	s.following.Add(-1)
+	c.ended(c.written)
 }
 
 // encodeChunk is one chunk of the chunked transfer coding holding evs.
@@ -310,6 +334,19 @@ func encodeChunk(evs []events.Event) []byte {
 	return frameChunk(body.Bytes())
 }
 
+// eventSize is the size of e's frame on the stream.
+func eventSize(e events.Event) int64 {
+	return int64(len(dataPrefix) + len(e.Data) + len(eventEnd))
+}
+
+func eventsSize(evs []events.Event) int64 {
+	var n int64
+	for _, e := range evs {
+		n += eventSize(e)
+	}
+	return n
+}
+
 func frameChunk(p []byte) []byte {
 	out := make([]byte, 0, len(p)+16)
 	out = strconv.AppendInt(out, int64(len(p)), 16)
@@ -322,7 +359,7 @@ var heartbeatChunk = frameChunk(heartbeatBytes)
 
 // heartbeatAll sends the heartbeat to clients that are up to date and
 // drops those that have gone.
-func (s *Server) heartbeatAll(f *fanout, clients []*parked) []*parked {
+func (s *streams) heartbeatAll(f *fanout, clients []*parked) []*parked {
 	kept := clients[:0]
 	for _, c := range clients {
 		if !c.busy.Load() && len(c.out) == 0 {
@@ -331,6 +368,7 @@ func (s *Server) heartbeatAll(f *fanout, clients []*parked) []*parked {
 				continue
 			}
 			c.out = heartbeatChunk
+			c.written += int64(len(heartbeatBytes))
 		}
 		if !s.feed(f, c, func(*parked) {}) {
 			s.closeClient(c)

@@ -6,14 +6,16 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/binderbuild/binderbuild/internal/ttl"
 )
 
 // Rate limiter defaults, as upstream's RateLimiter.
 const (
 	rateLimitCleanInterval = 10 * time.Minute
-	// rateLimitMaxKeys bounds the limiter's memory (about 100 bytes per
-	// key): when full, expired windows are dropped first, then a tenth of
-	// the others.
+	// rateLimitMaxKeys bounds the limiter's memory (about 150 bytes per
+	// key): when full, the least recently used window goes (its client
+	// merely starts a new one).
 	rateLimitMaxKeys = 100_000
 )
 
@@ -23,13 +25,13 @@ const (
 // and a request after the window's reset opens a new one. It is safe for
 // concurrent use.
 type rateLimiter struct {
-	limit   int
-	period  time.Duration
-	now     func() time.Time
-	maxKeys int
+	limit  int
+	period time.Duration
+	now    func() time.Time
 
-	mu        sync.Mutex
-	windows   map[string]*rateWindow
+	mu sync.Mutex // guards the windows' counts and lastClean
+	// windows holds each key's open window until its reset.
+	windows   *ttl.Cache[string, *rateWindow]
 	lastClean time.Time
 }
 
@@ -48,11 +50,16 @@ type rateLimit struct {
 // newRateLimiter returns a limiter of limit requests per period. now is the
 // clock (nil: time.Now).
 func newRateLimiter(limit int, period time.Duration, now func() time.Time) *rateLimiter {
+	return newRateLimiterKeys(limit, period, now, rateLimitMaxKeys)
+}
+
+// newRateLimiterKeys is newRateLimiter holding at most maxKeys keys.
+func newRateLimiterKeys(limit int, period time.Duration, now func() time.Time, maxKeys int) *rateLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &rateLimiter{limit: limit, period: period, now: now, maxKeys: rateLimitMaxKeys,
-		windows: make(map[string]*rateWindow), lastClean: now()}
+	return &rateLimiter{limit: limit, period: period, now: now,
+		windows: ttl.New[string, *rateWindow](maxKeys, now), lastClean: now()}
 }
 
 // increment counts one request of key. It returns a rate-limit error (429)
@@ -62,18 +69,13 @@ func (l *rateLimiter) increment(key string) (rateLimit, error) {
 	defer l.mu.Unlock()
 	now := l.now()
 	if now.Sub(l.lastClean) >= rateLimitCleanInterval {
-		l.clean(now)
+		l.windows.DropExpired()
+		l.lastClean = now
 	}
-	w, ok := l.windows[key]
+	w, ok := l.windows.Get(key) // a window past its reset is gone
 	if !ok {
-		if len(l.windows) >= l.maxKeys {
-			l.clean(now)
-			l.evict()
-		}
 		w = &rateWindow{remaining: l.limit, reset: now.Add(l.period)}
-		l.windows[key] = w
-	} else if !now.Before(w.reset) {
-		w.remaining, w.reset = l.limit, now.Add(l.period)
+		l.windows.Add(key, w, l.period)
 	}
 	w.remaining--
 	rl := rateLimit{Limit: l.limit, Remaining: w.remaining, Reset: w.reset}
@@ -84,34 +86,11 @@ func (l *rateLimiter) increment(key string) (rateLimit, error) {
 	return rl, nil
 }
 
-// clean drops expired windows.
-func (l *rateLimiter) clean(now time.Time) {
-	for k, w := range l.windows {
-		if !now.Before(w.reset) {
-			delete(l.windows, k)
-		}
-	}
-	l.lastClean = now
-}
-
-// evict makes room when every window is live: it drops a tenth of the
-// windows, chosen by map order (random), so a flood of new keys costs one scan
-// per tenth of the capacity. An evicted client merely starts a new window.
-func (l *rateLimiter) evict() {
-	target := l.maxKeys - l.maxKeys/10 - 1
-	for k := range l.windows {
-		if len(l.windows) <= target {
-			return
-		}
-		delete(l.windows, k)
-	}
-}
-
 // size returns the number of keys held.
 func (l *rateLimiter) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.windows)
+	return l.windows.Len()
 }
 
 // setHeaders adds upstream's X-RateLimit-* headers.

@@ -81,8 +81,7 @@ func TestRateLimiterCleansExpiredKeys(t *testing.T) {
 
 func TestRateLimiterBoundedMemory(t *testing.T) {
 	clk := newClock()
-	l := newRateLimiter(10, time.Hour, clk.Now)
-	l.maxKeys = 100
+	l := newRateLimiterKeys(10, time.Hour, clk.Now, 100)
 	for i := range 1000 {
 		if _, err := l.increment(fmt.Sprintf("10.0.%d.%d", i/256, i%256)); err != nil {
 			t.Fatal(err)

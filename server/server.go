@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/binderbuild/binderbuild"
@@ -119,20 +117,15 @@ type Server struct {
 	deps      Deps
 	providers map[string]Provider
 	log       *slog.Logger
-	beat      *heartbeat
 	health    *healthCache
 	mux       http.Handler
 	build     http.Handler // /build, around the router (routes.go)
 	// limiter counts /build requests; nil when RateLimit is 0.
 	limiter *rateLimiter
-	ctx     context.Context // the server's lifetime, for fan-outs
+	// streams follows builds for /build clients (stream.go).
+	streams *streams
 
 	requestIDs *requestIDs // ids of requests without an X-Request-Id
-
-	fanoutMu sync.Mutex
-	fanouts  map[*events.Log]*fanout // running fan-outs of parked clients, by build
-	// parkedClients counts the connections the fan-outs hold.
-	parkedClients atomic.Int64
 }
 
 // New returns the API handler. ctx bounds the server's background work (the
@@ -154,19 +147,17 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 		deps:       deps,
 		providers:  make(map[string]Provider, len(deps.Providers)),
 		log:        slog.New(deps.Redactor.Handler(deps.Log.Handler())), // no credentials in logs
-		beat:       newHeartbeat(ctx, cfg.HeartbeatInterval),
 		health:     newHealthCache(deps.Health, cfg.HealthCacheTTL, deps.Redactor.String),
-		ctx:        ctx,
-		fanouts:    make(map[*events.Log]*fanout),
 		requestIDs: newRequestIDs(),
 	}
+	s.streams = newStreams(ctx, cfg.HeartbeatInterval, cfg.ClientStallTimeout, s.resultEvent)
 	for _, p := range deps.Providers {
 		s.providers[p.Prefix()] = p
 	}
 	if cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateLimitPeriod, deps.Now)
 	}
-	deps.Metrics.countParked(s.parkedClients.Load)
+	deps.Metrics.countParked(s.streams.parked.Load)
 	s.mux = s.router()
 	s.build = s.buildRoute()
 	return s

@@ -280,23 +280,32 @@ func TestGitHubFallback(t *testing.T) {
 	})
 }
 
-func TestBuildFollow(t *testing.T) {
-	log1 := events.FromLogLine([]byte(`{"phase": "fetching", "message": "Cloning into '/tmp/x'...\n"}`))
-	log2 := events.FromLogLine([]byte("plain text line"))
-	log3 := events.FromLogLine([]byte(`{"message": "Step 1/3 : FROM scratch", "phase": "building"}`))
-	tests := []struct {
-		name string
-		err  error
-	}{
+// followCase is a build that logs followLog and ends with err; its
+// transcript is testdata/transcripts/<name>.sse.
+type followCase struct {
+	name string
+	err  error
+}
+
+var (
+	followLog = []events.Event{
+		events.FromLogLine([]byte(`{"phase": "fetching", "message": "Cloning into '/tmp/x'...\n"}`)),
+		events.FromLogLine([]byte("plain text line")),
+		events.FromLogLine([]byte(`{"message": "Step 1/3 : FROM scratch", "phase": "building"}`)),
+	}
+	followCases = []followCase{
 		{name: "build-success"},
 		{name: "build-failed-r2d-line", err: &events.Failure{Cause: events.CauseFailed,
 			Event: events.FromLogLine([]byte(`{"phase": "failed", "message": "Error during build: boom\n"}`))}},
 		{name: "build-oom", err: events.Fail(events.CauseOOM, "Build failed: the build pod ran out of memory (OOMKilled).\n")},
 		{name: "build-internal-error", err: errors.New("watch pods: secret token abc")},
 	}
-	for _, tc := range tests {
+)
+
+func TestBuildFollow(t *testing.T) {
+	for _, tc := range followCases {
 		t.Run(tc.name, func(t *testing.T) {
-			exec := &scriptExec{events: []events.Event{log1, log2, log3}, err: tc.err}
+			exec := &scriptExec{events: followLog, err: tc.err}
 			ts := newTestServer(t, Config{APIOnly: true}, Deps{Builder: builder.NewShared(t.Context(), exec, 0)})
 			_, body := get(t, ts.URL, "/build/gh/org/repo/HEAD?build_only=true")
 			golden(t, "transcripts/"+tc.name+".sse", body)
@@ -433,9 +442,9 @@ func TestDisconnectFreesClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprint(conn, "GET /build/gh/org/repo/HEAD?build_only=true HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-	waitFor(t, func() bool { return srv.parkedClients.Load() == 1 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == 1 })
 	conn.Close()
-	waitFor(t, func() bool { return srv.parkedClients.Load() == 0 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == 0 })
 	if shared.Running() != 1 {
 		t.Errorf("running builds = %d, want 1: the build must outlive its client", shared.Running())
 	}
@@ -469,16 +478,16 @@ func TestSlowClientsDelayNobody(t *testing.T) {
 		defer conn.Close()
 		fmt.Fprint(conn, "GET /build/gh/org/repo/HEAD?build_only=true HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
 	}
-	waitFor(t, func() bool { return srv.parkedClients.Load() == slow })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == slow })
 	got := make(chan []string)
 	go func() { got <- readEvents(t, ts.URL+"/build/gh/org/repo/HEAD?build_only=true") }()
-	waitFor(t, func() bool { return srv.parkedClients.Load() == slow+1 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == slow+1 })
 	close(gate)
 	frames := <-got
 	if len(frames) != len(evs)+2 || !strings.Contains(frames[len(frames)-1], `"phase": "ready"`) {
 		t.Fatalf("the reading client got %d events ending with %.100s, want %d ending with ready", len(frames), frames[len(frames)-1], len(evs)+2)
 	}
-	if n := srv.parkedClients.Load(); n != slow {
+	if n := srv.streams.parked.Load(); n != slow {
 		t.Errorf("%d clients still connected when the reading one was done, want the %d slow ones: it waited for them", n, slow)
 	}
 }
@@ -534,10 +543,10 @@ func TestPerClientBuildLimit(t *testing.T) {
 	defer ts.Close()
 	first := make(chan []string)
 	go func() { first <- readEvents(t, ts.URL+"/build/gh/org/repo/a?build_only=true") }()
-	waitFor(t, func() bool { return srv.parkedClients.Load() == 1 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == 1 })
 	joined := make(chan []string)
 	go func() { joined <- readEvents(t, ts.URL+"/build/gh/org/repo/a?build_only=true") }()
-	waitFor(t, func() bool { return srv.parkedClients.Load() == 2 })
+	waitFor(t, func() bool { return srv.streams.parked.Load() == 2 })
 	refused := readEvents(t, ts.URL+"/build/gh/org/repo/b?build_only=true")
 	want := `{"phase": "failed", "status_code": 429, "message": "You already have 1 builds running, the most allowed at once. Wait for one of them to finish, then try again.\n"}`
 	if len(refused) != 1 || refused[0] != want {

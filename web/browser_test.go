@@ -48,36 +48,16 @@ const (
 	waitTimeout    = time.Minute
 )
 
-var (
-	clusterOnce sync.Once
-	cluster     *testcluster.Cluster
-	clusterErr  error
-)
+// cluster is started by the first test that builds on it.
+var cluster = testcluster.Shared{Setup: func(ctx context.Context, c *testcluster.Cluster) error {
+	return c.AddNode(ctx, "docker-api-node", map[string]string{dockerAPILabel: "true"}, nil)
+}}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if cluster != nil {
-		_ = cluster.Stop()
-	}
+	_ = cluster.Stop()
 	os.Exit(code)
-}
-
-// testCluster starts the cluster shared by this package's tests on first use.
-func testCluster(t *testing.T) *testcluster.Cluster {
-	t.Helper()
-	clusterOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cluster, clusterErr = testcluster.Start(ctx, testcluster.Options{})
-		if clusterErr == nil {
-			clusterErr = cluster.AddNode(ctx, "docker-api-node", map[string]string{dockerAPILabel: "true"}, nil)
-		}
-	})
-	if clusterErr != nil {
-		t.Fatalf("test cluster: %v", clusterErr)
-	}
-	return cluster
 }
 
 // images is the registry stub: an image exists once the test says so.
@@ -178,7 +158,7 @@ func startService(t *testing.T, opts serviceOptions) *service {
 		UI:      web.Handler(basePath),
 	}
 	if opts.cluster {
-		c := testCluster(t)
+		c := cluster.Get(t)
 		s.ns = c.NewNamespace(t.Context(), t)
 		kube, err := builder.NewKube(c.Client(), builder.KubeConfig{PodConfig: builder.PodConfig{
 			BuildNamespace:    s.ns,
@@ -227,7 +207,7 @@ func (s *service) waitPod(t *testing.T) string {
 	t.Helper()
 	var name string
 	poll(t, "a running build pod", func() bool {
-		pods, err := cluster.Client().CoreV1().Pods(s.ns).List(t.Context(), metav1.ListOptions{})
+		pods, err := cluster.Get(t).Client().CoreV1().Pods(s.ns).List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			return false
 		}
@@ -244,17 +224,17 @@ func (s *service) waitPod(t *testing.T) string {
 
 func (s *service) writeLog(t *testing.T, pod string, lines ...string) {
 	t.Helper()
-	if err := cluster.WritePodLog(t.Context(), s.ns, pod, "builder", lines...); err != nil {
+	if err := cluster.Get(t).WritePodLog(t.Context(), s.ns, pod, "builder", lines...); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (s *service) finish(t *testing.T, pod string, outcome testcluster.Outcome) {
 	t.Helper()
-	if err := cluster.EndPodLog(t.Context(), s.ns, pod, "builder"); err != nil {
+	if err := cluster.Get(t).EndPodLog(t.Context(), s.ns, pod, "builder"); err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.FinishPod(t.Context(), s.ns, pod, outcome); err != nil {
+	if err := cluster.Get(t).FinishPod(t.Context(), s.ns, pod, outcome); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package testcluster runs a real, throw-away Kubernetes control plane for
 // integration tests: etcd, kube-apiserver and kube-scheduler built by
 // tools/cluster/build.sh (`make cluster-bins`), kwok simulating nodes and the
@@ -13,6 +15,8 @@
 // Running until the test ends them with FinishPod. Container logs are
 // scripted with WritePodLog; followers get appended lines as they are written
 // and reach the end of the stream when the container terminates.
+//
+// Linux only (process groups and Pdeathsig), as the tests that use it.
 package testcluster
 
 import (

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package testdocker runs a real Docker engine for tests: Debian's dockerd
 // (package docker.io) on a socket of its own, with a Debian base image made
 // by debootstrap and a fake repo2docker builder image built from it, since
@@ -13,6 +15,8 @@
 // image, the builder image and the build cache between runs. Test processes
 // running at the same time (go test runs packages in parallel) each take a
 // data-root slot of their own, locked with flock.
+//
+// Linux only (process groups, flock and mounts), as the tests that use it.
 package testdocker
 
 import (

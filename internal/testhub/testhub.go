@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package testhub runs a real JupyterHub (Debian's jupyterhub 3.0 and its
 // configurable-http-proxy) on 127.0.0.1 for launch tests. Its spawner is
 // built on SimpleLocalProcessSpawner: it records the user_options of every
@@ -10,6 +12,8 @@
 //
 // The packages are test dependencies installed by tools/e2e-deps.sh (make
 // e2e-deps); Start fails the test, never skips it, when they are missing.
+//
+// Linux only (process groups), as the tests that use it.
 package testhub
 
 import (

@@ -1,5 +1,5 @@
-// Package wait holds the context-aware pause that retries and backoffs of
-// several packages share.
+// Package wait holds the context-aware pause and the retry schedule that
+// the registry check, gc and the event sink share.
 package wait
 
 import (

@@ -236,25 +236,13 @@ func (c *Collector) options(ctx context.Context) []remote.Option {
 // retry calls f until it succeeds, fails permanently, or c.attempts tries
 // failed transiently; it returns the number of tries.
 func (c *Collector) retry(ctx context.Context, what string, f func() error) (int, error) {
-	var err error
-	for attempt := 1; ; attempt++ {
-		if attempt > 1 {
-			if serr := wait.Sleep(ctx, c.backoff<<(attempt-2)); serr != nil {
-				return attempt - 1, fmt.Errorf("%w (last error: %w)", serr, err)
-			}
-		}
-		if err = f(); err == nil {
-			return attempt, nil
-		}
-		if ctx.Err() != nil || !transient(err) || attempt >= c.attempts {
-			return attempt, err
-		}
+	return wait.Retry{Attempts: c.attempts, Delay: c.backoff, Retryable: transient, OnRetry: func(attempt int, err error) {
 		c.log.WarnContext(ctx, "registry request failed; retrying", "request", what, "attempt", attempt, "attempts", c.attempts, "error", err)
-	}
+	}}.Do(ctx, f)
 }
 
-// transient reports whether a failed request is worth retrying: network
-// errors and HTTP 408, 429 and 5xx.
+// transient reports whether a failed request is worth retrying (see
+// registry.Transient); never when it was cancelled or is permanent.
 func transient(err error) bool {
 	var perm *permanentError
 	if errors.As(err, &perm) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
