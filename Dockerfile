@@ -1,4 +1,7 @@
-# binderbuild container image: `make image`, or `docker build -t binderbuild .`
+# binderbuild container image for `docker build -t binderbuild .` (`make
+# image-docker`). `make image` assembles the same files without pulling any
+# base image (tools/mkimage): use it where golang and distroless cannot be
+# pulled.
 #
 # The binary is static (CGO_ENABLED=0) and needs no shell, git or other
 # program at run time: git access uses go-git, registries go-containerregistry.

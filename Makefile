@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-deps browser-deps docker-deps lint cross unit fuzz bench bench-deps image clean
+.PHONY: all build run test test-deps browser-deps docker-deps node-deps lint cross unit fuzz bench bench-deps image image-docker clean
 
 all: build
 
@@ -20,7 +20,7 @@ run: build
 	./bin/binderbuild serve
 
 ## test: everything CI runs: system packages, cluster and helm binaries, lint, tests, fuzzing.
-test: test-deps browser-deps docker-deps cluster-bins helm-bin lint unit fuzz
+test: test-deps browser-deps docker-deps node-deps cluster-bins helm-bin lint unit fuzz
 
 ## test-deps: Debian packages the tests start for real (registry, git).
 test-deps:
@@ -33,6 +33,10 @@ browser-deps:
 ## docker-deps: Docker engine and debootstrap for the single-machine tests.
 docker-deps:
 	tools/docker-deps.sh
+
+## node-deps: containerd, runc and the CNI plugins of the test cluster's real node.
+node-deps:
+	tools/node-deps.sh
 
 lint: $(BIN)/staticcheck cross
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -64,7 +68,14 @@ bench: bench-deps build
 bench-deps:
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
+## image: the service's image without pulling a base image, as a `docker load`
+## tarball (bin/binderbuild-image.tar); `make image PUSH=host/repo:tag` also pushes it.
 image:
+	@mkdir -p bin
+	$(GO) run ./tools/mkimage -tar bin/binderbuild-image.tar -tag binderbuild:dev $(if $(PUSH),-push $(PUSH))
+
+## image-docker: the same image from the Dockerfile (pulls golang and distroless).
+image-docker:
 	docker build -t binderbuild:dev .
 
 clean:
