@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # build.sh builds the pinned binaries that internal/testcluster runs (etcd,
-# kube-apiserver, kube-scheduler, kwok) into <repo root>/.cache/bin, or into
-# $BINDERBUILD_TEST_BIN when set. Only Go and the Go module proxy are needed.
+# kube-apiserver, kube-scheduler, kube-controller-manager, kubelet, kwok) into
+# <repo root>/.cache/bin, or into $BINDERBUILD_TEST_BIN when set. Only Go and
+# the Go module proxy are needed.
 #
 # Usage:
 #   tools/cluster/build.sh             build what is missing or has the wrong version
 #   tools/cluster/build.sh regen-kube  rewrite tools/cluster/kube/go.mod for KUBE_VERSION
 #
 # Each binary is skipped when `<bin> --version` already prints the wanted
-# version. Binaries are built one at a time: kube-apiserver alone needs ~2 GB
-# RSS and both cores.
+# version. The Kubernetes components are one multi-call binary, `kube`
+# (tools/cluster/kube/multicall), linked under each component's name, so
+# their shared packages compile once. Binaries are built one at a time: the
+# kube link alone needs ~3 GB RSS and both cores.
 set -euo pipefail
 
 ETCD_VERSION=v3.5.21
@@ -62,17 +65,32 @@ kube_ldflags() {
 	printf '%s' "-s -w -X k8s.io/component-base/version.gitVersion=${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=${major} -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean"
 }
 
+# kube_components are the names the kube binary answers to.
+kube_components=(kube-apiserver kube-scheduler kube-controller-manager kubelet)
+
+# build_kube builds the multi-call binary when a component is missing or has
+# another version, then links every component name to it. Each link replaces
+# its file atomically (rename), so running clusters keep their binaries.
 build_kube() {
-	local name=$1
+	local c missing=()
 	if ! grep -q "k8s.io/kubernetes ${KUBE_VERSION}\$" "$here/kube/go.mod"; then
 		log "tools/cluster/kube/go.mod does not require k8s.io/kubernetes ${KUBE_VERSION}; run: $0 regen-kube"
 		exit 1
 	fi
-	if has_version "$name" "Kubernetes ${KUBE_VERSION}"; then
-		log "==> $name ${KUBE_VERSION} present, skipping"
+	for c in "${kube_components[@]}"; do
+		has_version "$c" "Kubernetes ${KUBE_VERSION}" || missing+=("$c")
+	done
+	if [[ ${#missing[@]} -eq 0 ]]; then
+		log "==> ${kube_components[*]} ${KUBE_VERSION} present, skipping"
 		return
 	fi
-	timed "$name" bash -c "cd '$here/kube' && go build -trimpath -ldflags '$(kube_ldflags)' -o '$bin/$name' k8s.io/kubernetes/cmd/$name"
+	log "==> missing or outdated: ${missing[*]}"
+	timed kube bash -c "cd '$here/kube' && go build -trimpath -ldflags '$(kube_ldflags)' -o '$bin/.kube.new' ./multicall"
+	mv -f "$bin/.kube.new" "$bin/kube"
+	for c in "${kube_components[@]}"; do
+		ln -sfn kube "$bin/.$c.new"
+		mv -fT "$bin/.$c.new" "$bin/$c"
+	done
 }
 
 build_kwok() {
@@ -87,7 +105,7 @@ build_kwok() {
 # regen_kube rewrites tools/cluster/kube from k8s.io/kubernetes@KUBE_VERSION's
 # own replace block: each staging module k8s.io/<x> is pinned to
 # v0.<minor>.<patch>, or to an empty stub module when the proxy lacks that
-# version (none of those is compiled into kube-apiserver/kube-scheduler).
+# version (none of those is compiled into the kube binary).
 regen_kube() {
 	local dir=$here/kube staging gomod m mods
 	staging=v0${KUBE_VERSION#v1}
@@ -118,8 +136,7 @@ case ${1:-build} in
 build)
 	mkdir -p "$bin"
 	build_etcd
-	build_kube kube-apiserver
-	build_kube kube-scheduler
+	build_kube
 	build_kwok
 	;;
 regen-kube)
