@@ -27,6 +27,10 @@ type pki struct {
 	saPubFile  string // service-account verification key (public)
 	serverCert []byte // PEM of certFile, for in-process servers
 	serverKey  []byte // PEM of keyFile
+	caFile     string // caPEM, the client CA of a real node's kubelet
+	// kube-apiserver's client certificate for kubelets (pods/log, exec),
+	// group system:masters.
+	kubeletClientCert, kubeletClientKey string
 }
 
 func newPKI(dir string) (*pki, error) {
@@ -75,6 +79,10 @@ func newPKI(dir string) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
+	clientCert, clientKey, err := clientCertificate(caCert, caKey, "kube-apiserver-kubelet-client", "system:masters")
+	if err != nil {
+		return nil, err
+	}
 
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -97,13 +105,19 @@ func newPKI(dir string) (*pki, error) {
 		saPubFile:  filepath.Join(dir, "sa.pub"),
 		serverCert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		serverKey:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		caFile:     filepath.Join(dir, "ca.crt"),
+
+		kubeletClientCert: filepath.Join(dir, "kubelet-client.crt"),
+		kubeletClientKey:  filepath.Join(dir, "kubelet-client.key"),
 	}
 	files := map[string][]byte{
-		filepath.Join(dir, "ca.crt"): p.caPEM,
-		p.certFile:                   p.serverCert,
-		p.keyFile:                    p.serverKey,
-		p.saKeyFile:                  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: saDER}),
-		p.saPubFile:                  pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER}),
+		p.caFile:            p.caPEM,
+		p.kubeletClientCert: clientCert,
+		p.kubeletClientKey:  clientKey,
+		p.certFile:          p.serverCert,
+		p.keyFile:           p.serverKey,
+		p.saKeyFile:         pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: saDER}),
+		p.saPubFile:         pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER}),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(name, data, 0o600); err != nil {
@@ -111,4 +125,32 @@ func newPKI(dir string) (*pki, error) {
 		}
 	}
 	return p, nil
+}
+
+// clientCertificate issues a client certificate (PEM) for user cn in group
+// org, signed by the CA, and returns it with its private key (PEM).
+func clientCertificate(ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn, org string) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3),
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{org}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create client certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
 }

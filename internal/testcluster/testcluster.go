@@ -3,13 +3,17 @@
 // Package testcluster runs a real, throw-away Kubernetes control plane for
 // integration tests: etcd, kube-apiserver and kube-scheduler built by
 // tools/cluster/build.sh (`make cluster-bins`), kwok simulating nodes and the
-// pod lifecycle, and an in-process fake kubelet serving pods/log.
+// pod lifecycle, and an in-process fake kubelet serving pods/log for them.
 //
 // Every server binds 127.0.0.1 on free ports and lives in its own temporary
 // folder, so test packages may each start a cluster and run in parallel.
 // Without a controller-manager there are no namespace, garbage-collector or
 // service-account controllers: use a fresh namespace per test (NewNamespace)
 // and never delete it.
+//
+// AddRealNode adds a real node instead: containerd, runc and a kubelet that
+// run pods for real on a bridge of their own (see Node); it needs root and
+// `make node-deps`.
 //
 // Pods scheduled onto kwok nodes (AddNode) go Pending → Running and stay
 // Running until the test ends them with FinishPod. Container logs are
@@ -101,6 +105,7 @@ type Cluster struct {
 	apiserver *process
 	scheduler *process
 	kwok      *process
+	nodes     []*Node // real nodes (AddRealNode)
 	stopped   bool
 }
 
@@ -327,6 +332,10 @@ func (c *Cluster) startAPIServer(ctx context.Context, extra []string) error {
 		"--endpoint-reconciler-type=none",
 		// kwok adds a Hostname address (the node name) that does not resolve.
 		"--kubelet-preferred-address-types=InternalIP",
+		// A real node's kubelet (AddRealNode) trusts the cluster CA for
+		// clients; the fake kubelet ignores client certificates.
+		"--kubelet-client-certificate=" + c.pki.kubeletClientCert,
+		"--kubelet-client-key=" + c.pki.kubeletClientKey,
 		"--profiling=false",
 		// On SIGTERM, drain and stop within ~2 s instead of waiting up to
 		// --request-timeout (60 s) for open watches and log streams.
@@ -456,7 +465,11 @@ func (c *Cluster) processes() []*process {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var ps []*process
-	for _, p := range []*process{c.etcd, c.apiserver, c.scheduler, c.kwok} {
+	procs := []*process{c.etcd, c.apiserver, c.scheduler, c.kwok}
+	for _, n := range c.nodes {
+		procs = append(procs, n.containerd, n.kubelet)
+	}
+	for _, p := range procs {
 		if p != nil {
 			ps = append(ps, p)
 		}
@@ -474,8 +487,11 @@ func (c *Cluster) Stop() error {
 	}
 	c.stopped = true
 	procs := []*process{c.kwok, c.scheduler, c.apiserver, c.etcd}
+	nodes := c.nodes
 	c.mu.Unlock()
 
+	// First, while the API server can still tell the kubelets to stop pods.
+	nodeErr := c.stopNodes(nodes)
 	for _, p := range procs {
 		p.stop(5 * time.Second) // the run folder is discarded: no need to wait longer
 	}
@@ -484,7 +500,7 @@ func (c *Cluster) Stop() error {
 	}
 	// Only after every child is gone: the spawner's thread exit fires Pdeathsig.
 	c.spawner.close()
-	return os.RemoveAll(c.dir)
+	return errors.Join(nodeErr, os.RemoveAll(c.dir))
 }
 
 // RestConfig returns a copy of the admin (system:masters) client config. It
