@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -183,5 +184,57 @@ func TestReapOrphans(t *testing.T) {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s still exists", p)
 		}
+	}
+}
+
+// TestRealNodeControllers runs a DaemonSet on a real node with
+// kube-controller-manager: the DaemonSet controller creates the pod, the
+// service-account controllers give it API credentials, and the kubelet
+// mounts them (the projected token and the kube-root-ca.crt ConfigMap).
+func TestRealNodeControllers(t *testing.T) {
+	c := StartWithT(t, Options{ControllerManager: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if _, err := c.AddRealNode(ctx, "real-1"); err != nil {
+		t.Fatalf("AddRealNode: %v", err)
+	}
+	ns := c.NewNamespace(ctx, t)
+	labels := map[string]string{"app": "holder"}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "holder"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					Containers: []corev1.Container{{
+						Name:            "pause",
+						Image:           PauseImage,
+						ImagePullPolicy: corev1.PullNever,
+					}},
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
+				},
+			},
+		},
+	}
+	if _, err := c.Client().AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var pods *corev1.PodList
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var err error
+		pods, err = c.Client().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=holder"})
+		return err == nil && len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodRunning, nil
+	})
+	if err != nil {
+		t.Fatalf("DaemonSet pod never ran: %v; pods %+v", err, pods)
+	}
+	p := pods.Items[0]
+	if p.Spec.NodeName != "real-1" || p.Spec.ServiceAccountName != "default" {
+		t.Errorf("pod on node %q with service account %q, want real-1 and default", p.Spec.NodeName, p.Spec.ServiceAccountName)
+	}
+	mounts := p.Spec.Containers[0].VolumeMounts
+	if len(mounts) != 1 || mounts[0].MountPath != "/var/run/secrets/kubernetes.io/serviceaccount" {
+		t.Errorf("volume mounts = %+v, want the service-account token", mounts)
 	}
 }

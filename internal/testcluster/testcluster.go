@@ -7,9 +7,9 @@
 //
 // Every server binds 127.0.0.1 on free ports and lives in its own temporary
 // folder, so test packages may each start a cluster and run in parallel.
-// Without a controller-manager there are no namespace, garbage-collector or
-// service-account controllers: use a fresh namespace per test (NewNamespace)
-// and never delete it.
+// Without a controller-manager (Options.ControllerManager) there are no
+// namespace, garbage-collector or service-account controllers: use a fresh
+// namespace per test (NewNamespace) and never delete it.
 //
 // AddRealNode adds a real node instead: containerd, runc and a kubelet that
 // run pods for real on a bridge of their own (see Node); it needs root and
@@ -79,6 +79,13 @@ type Options struct {
 	// APIServerArgs are appended to kube-apiserver's flags (later flags win),
 	// e.g. "--feature-gates=...".
 	APIServerArgs []string
+	// ControllerManager also starts kube-controller-manager (every default
+	// controller: Deployments, DaemonSets, Jobs, namespaces, garbage
+	// collection, service accounts and their tokens, the kube-root-ca.crt
+	// ConfigMaps) and enables the ServiceAccount admission plugin, so pods
+	// get API credentials as in a real cluster. Default false: kwok tests
+	// need neither.
+	ControllerManager bool
 }
 
 // Cluster is a running test cluster. Its methods are safe for concurrent use.
@@ -105,8 +112,10 @@ type Cluster struct {
 	apiserver *process
 	scheduler *process
 	kwok      *process
-	nodes     []*Node // real nodes (AddRealNode)
-	stopped   bool
+	// controllerManager runs with Options.ControllerManager only.
+	controllerManager *process
+	nodes             []*Node // real nodes (AddRealNode)
+	stopped           bool
 }
 
 // BinDir returns the folder Start looks for binaries in when
@@ -149,10 +158,16 @@ func repoRoot() (string, error) {
 // When the test failed, the tail of each component's output is logged.
 func StartT(t testing.TB) *Cluster {
 	t.Helper()
+	return StartWithT(t, Options{})
+}
+
+// StartWithT is StartT with options.
+func StartWithT(t testing.TB, opts Options) *Cluster {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	c, err := Start(ctx, Options{})
+	c, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("testcluster: %v", err)
 	}
@@ -181,7 +196,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 	}
 	var missing []string
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-scheduler", "kwok"} {
+	bins := []string{"etcd", "kube-apiserver", "kube-scheduler", "kwok"}
+	if opts.ControllerManager {
+		bins = append(bins, "kube-controller-manager")
+	}
+	for _, b := range bins {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			missing = append(missing, b)
 		}
@@ -215,7 +234,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.timed("etcd", func() error { return c.startEtcd(ctx) }); err != nil {
 		return nil, err
 	}
-	if err := c.timed("kube-apiserver", func() error { return c.startAPIServer(ctx, opts.APIServerArgs) }); err != nil {
+	if err := c.timed("kube-apiserver", func() error { return c.startAPIServer(ctx, opts) }); err != nil {
 		return nil, err
 	}
 	if err := c.writeKubeconfig(); err != nil {
@@ -232,6 +251,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	if err := c.timed("kwok", func() error { return c.startKwok(ctx) }); err != nil {
 		return nil, err
+	}
+	if opts.ControllerManager {
+		if err := c.timed("kube-controller-manager", func() error { return c.startControllerManager(ctx) }); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -297,7 +321,7 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cluster) startAPIServer(ctx context.Context, extra []string) error {
+func (c *Cluster) startAPIServer(ctx context.Context, opts Options) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -324,10 +348,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, extra []string) error {
 		"--service-account-signing-key-file=" + c.pki.saKeyFile,
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--allow-privileged=true",
-		// Without controller-manager nothing creates default service accounts,
-		// and nothing lifts the not-ready taint TaintNodesByCondition puts on
-		// new nodes (the scheduler would never place a pod).
-		"--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+		disabledAdmission(opts.ControllerManager),
 		// Silences "may not be in the loopback range"; no Service "kubernetes".
 		"--endpoint-reconciler-type=none",
 		// kwok adds a Hostname address (the node name) that does not resolve.
@@ -340,8 +361,20 @@ func (c *Cluster) startAPIServer(ctx context.Context, extra []string) error {
 		// On SIGTERM, drain and stop within ~2 s instead of waiting up to
 		// --request-timeout (60 s) for open watches and log streams.
 		"--shutdown-send-retry-after=true",
-	}, extra...)
+	}, opts.APIServerArgs...)
 	return c.runAPIServer(ctx)
+}
+
+// disabledAdmission is kube-apiserver's --disable-admission-plugins flag.
+// Without kube-controller-manager nothing creates default service accounts
+// (ServiceAccount admission would refuse every pod); with or without it
+// nothing lifts the not-ready taint TaintNodesByCondition puts on new nodes
+// (the scheduler would never place a pod).
+func disabledAdmission(controllerManager bool) string {
+	if controllerManager {
+		return "--disable-admission-plugins=TaintNodesByCondition"
+	}
+	return "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"
 }
 
 // runAPIServer starts kube-apiserver with c.apiArgs and waits for /readyz.
@@ -408,6 +441,38 @@ func (c *Cluster) startScheduler(ctx context.Context) error {
 	return nil
 }
 
+func (c *Cluster) startControllerManager(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(c.dir, "kube-controller-manager")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p, err := c.spawner.startProcess("kube-controller-manager", dir, nil, filepath.Join(c.bin, "kube-controller-manager"),
+		"--kubeconfig="+c.kubeconfig,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(port),
+		"--cert-dir="+filepath.Join(dir, "certs"),
+		"--service-account-private-key-file="+c.pki.saKeyFile,
+		"--root-ca-file="+c.pki.caFile,
+		"--use-service-account-credentials=false",
+	)
+	if err != nil {
+		return err
+	}
+	if err := c.setProc(&c.controllerManager, p); err != nil {
+		return err
+	}
+	if err := p.waitReady(ctx, "https://"+hostPort(port)+"/healthz", nil); err != nil {
+		p.stop(5 * time.Second)
+		return err
+	}
+	return nil
+}
+
 func (c *Cluster) startKwok(ctx context.Context) error {
 	port, err := freePort()
 	if err != nil {
@@ -465,7 +530,7 @@ func (c *Cluster) processes() []*process {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var ps []*process
-	procs := []*process{c.etcd, c.apiserver, c.scheduler, c.kwok}
+	procs := []*process{c.etcd, c.apiserver, c.scheduler, c.kwok, c.controllerManager}
 	for _, n := range c.nodes {
 		procs = append(procs, n.containerd, n.kubelet)
 	}
@@ -487,10 +552,12 @@ func (c *Cluster) Stop() error {
 	}
 	c.stopped = true
 	procs := []*process{c.kwok, c.scheduler, c.apiserver, c.etcd}
-	nodes := c.nodes
+	nodes, cm := c.nodes, c.controllerManager
 	c.mu.Unlock()
 
-	// First, while the API server can still tell the kubelets to stop pods.
+	// Controllers would replace the pods the nodes' drain deletes; the nodes
+	// go while the API server can still tell their kubelets to stop pods.
+	cm.stop(5 * time.Second)
 	nodeErr := c.stopNodes(nodes)
 	for _, p := range procs {
 		p.stop(5 * time.Second) // the run folder is discarded: no need to wait longer
