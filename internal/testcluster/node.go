@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -393,15 +392,7 @@ func (n *Node) waitReady(ctx context.Context, c *Cluster) error {
 			return false, fmt.Errorf("kubelet exited (%v)", n.kubelet.err)
 		}
 		node, err := c.client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		for _, cond := range node.Status.Conditions {
-			if cond.Type == corev1.NodeReady {
-				return cond.Status == corev1.ConditionTrue, nil
-			}
-		}
-		return false, nil
+		return err == nil && nodeReady(node), nil
 	})
 	if err != nil {
 		return fmt.Errorf("wait for node %s to be Ready: %w; kubelet output:\n%s", n.name, err, n.kubelet.logTail(4000))

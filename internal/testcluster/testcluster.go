@@ -678,15 +678,7 @@ func (c *Cluster) AddNode(ctx context.Context, name string, labels map[string]st
 		if err != nil {
 			return false, nil
 		}
-		if n.Status.DaemonEndpoints.KubeletEndpoint.Port != int32(c.kubelet.port) {
-			return false, nil
-		}
-		for _, cond := range n.Status.Conditions {
-			if cond.Type == corev1.NodeReady {
-				return cond.Status == corev1.ConditionTrue, nil
-			}
-		}
-		return false, nil
+		return n.Status.DaemonEndpoints.KubeletEndpoint.Port == int32(c.kubelet.port) && nodeReady(n), nil
 	})
 	if err != nil {
 		return fmt.Errorf("wait for node %s to be Ready: %w", name, err)
@@ -718,4 +710,14 @@ func (c *Cluster) EndPodLog(ctx context.Context, ns, pod, container string) erro
 	}
 	c.kubelet.end(key)
 	return nil
+}
+
+// nodeReady reports whether the node's Ready condition is True.
+func nodeReady(n *corev1.Node) bool {
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
