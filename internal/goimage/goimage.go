@@ -77,9 +77,10 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Compress once: the digest, a tarball and a push each need the result.
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	})
+	}, tarball.WithCompressedCaching)
 	if err != nil {
 		return nil, err
 	}
