@@ -12,7 +12,7 @@
 # version. The Kubernetes components are one multi-call binary, `kube`
 # (tools/cluster/kube/multicall), linked under each component's name, so
 # their shared packages compile once. Binaries are built one at a time: the
-# kube link alone needs ~3 GB RSS and both cores.
+# kube link alone needs ~2.3 GB RSS, the compile both cores.
 set -euo pipefail
 
 ETCD_VERSION=v3.5.21
