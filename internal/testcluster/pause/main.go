@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command pause is the sandbox ("pause") container of the test cluster's real
 // node: it holds a pod's namespaces until it is stopped, and reaps orphans
 // when it is the pod's PID 1. internal/testcluster builds it into an image
