@@ -245,11 +245,17 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 	image := binderbuild.ImageName(f.prefix, "org-repo", headSHA)
 	frame := "data: " + `{"phase": "ready", "imageName": "` + image + `", "message": "Done! Found built image\n"}` + "\n\n"
 	svcAddr, bareAddr := freeAddrB(b), freeAddrB(b)
-	svcPID := start(b, exec.Command(bin, "serve"), "BINDERBUILD_LISTEN="+svcAddr)
+	svcPID := start(b, exec.Command(bin, "serve"), append(f.env.list(), "BINDERBUILD_LISTEN="+svcAddr)...)
 	barePID := start(b, exec.Command(os.Args[0], "-test.run=^$"), bareEnv+"="+bareAddr, bareFrameEnv+"="+frame)
 	for _, a := range []string{svcAddr, bareAddr} {
 		waitServing(b, "http://"+a+warmPath)
 	}
+	gh, reg := f.github.calls.Load(), f.registry.calls.Load()
+	defer func() {
+		if calls := f.github.calls.Load() - gh + f.registry.calls.Load() - reg; calls != 0 {
+			b.Errorf("%d GitHub and registry calls during warm requests, want 0", calls)
+		}
+	}()
 	for b.Loop() {
 		svc := idleConnBytes(b, svcAddr, svcPID, conns)
 		bare := idleConnBytes(b, bareAddr, barePID, conns)
@@ -284,10 +290,10 @@ func idleConnBytes(b *testing.B, addr string, pid, n int) float64 {
 		if err != nil {
 			b.Fatalf("%s: %v", addr, err)
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			b.Fatalf("%s: %s, %v", addr, resp.Status, err)
+		if err != nil || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"phase": "ready"`)) {
+			b.Fatalf("%s: %s, %v: %s, want a warm cache hit", addr, resp.Status, err, body)
 		}
 	}
 	time.Sleep(time.Second) // let the servers settle
