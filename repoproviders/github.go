@@ -111,16 +111,15 @@ func parseGitHubSpec(spec string) (githubSpec, error) {
 	if err := checkSpec(spec); err != nil {
 		return githubSpec{}, err
 	}
-	user, rest, _ := strings.Cut(spec, "/")
-	repo, rawRef, ok := strings.Cut(rest, "/")
-	if !ok {
+	parts := strings.SplitN(spec, "/", 3)
+	if len(parts) != 3 {
 		msg := fmt.Sprintf(`Spec is not of the form "user/repo/ref", provided: "%s".`, spec)
-		if strings.Contains(spec, "/") && rest != "main" && rest != "master" && rest != "HEAD" {
+		if len(parts) == 2 && parts[1] != "main" && parts[1] != "master" && parts[1] != "HEAD" {
 			msg += fmt.Sprintf(` Did you mean "%s/HEAD"?`, spec)
 		}
 		return githubSpec{}, &userError{msg: msg}
 	}
-	s := githubSpec{user: user, repo: strings.TrimSuffix(repo, ".git"), rawRef: rawRef}
+	s := githubSpec{user: parts[0], repo: strings.TrimSuffix(parts[1], ".git"), rawRef: parts[2]}
 	if !validRepoName(s.user) || !validRepoName(s.repo) {
 		return githubSpec{}, userErrorf(`Invalid GitHub repository "%s/%s" in spec "%s": names may only contain letters, digits, "-", "_" and ".".`,
 			s.user, s.repo, spec)
