@@ -154,18 +154,24 @@ func (l accessLine) clientIP() string {
 	return l.client.String()
 }
 
+// attrs are l's fields as the logger writes them; appendJSON writes the
+// same line without the logger.
+func (l accessLine) attrs() []slog.Attr {
+	return []slog.Attr{
+		slog.String("method", l.method),
+		slog.String("path", l.path),
+		slog.Int("status", l.status),
+		slog.Int("bytes", l.bytes),
+		slog.Float64("duration_ms", l.durationMS()),
+		slog.String("client_ip", l.clientIP()),
+		slog.String("request_id", l.id),
+	}
+}
+
 // logAccess writes l to Deps.AccessLog when set, else to the log.
 func (s *Server) logAccess(r *http.Request, now time.Time, l accessLine) {
 	if s.deps.AccessLog == nil {
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", l.method),
-			slog.String("path", l.path),
-			slog.Int("status", l.status),
-			slog.Int("bytes", l.bytes),
-			slog.Float64("duration_ms", l.durationMS()),
-			slog.String("client_ip", l.clientIP()),
-			slog.String("request_id", l.id),
-		)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", l.attrs()...)
 		return
 	}
 	bp := accessBuffers.Get().(*[]byte)

@@ -16,15 +16,7 @@ func slogAccessLine(t *testing.T, l accessLine, at time.Time) string {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	rec := slog.NewRecord(at, slog.LevelInfo, "request", 0)
-	rec.AddAttrs(
-		slog.String("method", l.method),
-		slog.String("path", l.path),
-		slog.Int("status", l.status),
-		slog.Int("bytes", l.bytes),
-		slog.Float64("duration_ms", l.durationMS()),
-		slog.String("client_ip", l.clientIP()),
-		slog.String("request_id", l.id),
-	)
+	rec.AddAttrs(l.attrs()...)
 	if err := log.Handler().Handle(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
