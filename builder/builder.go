@@ -189,23 +189,33 @@ func (s *Shared) run(ctx context.Context, req binderbuild.BuildRequest, b *build
 	default:
 		tr.end(err)
 	}
-	b.log.Finish(err)
+	kept := err == nil && s.keep > 0
 	s.mu.Lock()
 	s.owned[b.owner]--
 	if s.owned[b.owner] == 0 {
 		delete(s.owned, b.owner)
 	}
-	s.mu.Unlock()
-	if err != nil || s.keep <= 0 {
-		s.forget(req.Image, b)
-		return
+	if !kept {
+		s.forgetLocked(req.Image, b)
 	}
-	time.AfterFunc(s.keep, func() { s.forget(req.Image, b) })
+	s.mu.Unlock()
+	// Forgotten before the last event: a client that saw the failure and
+	// asks again starts a new build instead of joining the old one.
+	b.log.Finish(err)
+	if kept {
+		time.AfterFunc(s.keep, func() { s.forget(req.Image, b) })
+	}
 }
 
 func (s *Shared) forget(image string, b *build) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetLocked(image, b)
+}
+
+// forgetLocked drops b unless another build of image replaced it; s.mu is
+// held.
+func (s *Shared) forgetLocked(image string, b *build) {
 	if s.builds[image] == b {
 		delete(s.builds, image)
 	}

@@ -75,6 +75,23 @@ func TestSharedForgetsFailures(t *testing.T) {
 	}
 }
 
+// A client that has seen a build fail and asks again starts a new build:
+// the failure is forgotten before the client can see it, not after.
+func TestSharedRetryAfterFailureStartsAgain(t *testing.T) {
+	s := NewShared(t.Context(), funcExec(func(context.Context, binderbuild.BuildRequest, *events.Log) error {
+		return events.Fail(events.CauseFailed, "no\n")
+	}), time.Hour)
+	req := binderbuild.BuildRequest{Name: "build-a", Image: "r/a:1"}
+	for i := range 1000 {
+		log, joined, _ := s.Join(t.Context(), req)
+		if joined {
+			t.Fatalf("attempt %d joined the failed build before it", i)
+		}
+		waitDone(t, log)
+	}
+	s.Wait()
+}
+
 // Build names hash 24 bits of the slug: two images with one build name are
 // two builds, also after the first one succeeded.
 func TestSharedKeysByImage(t *testing.T) {
