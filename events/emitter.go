@@ -44,38 +44,79 @@ func (e *Emitter) Emit(rec Record) {
 	if e == nil {
 		return
 	}
-	line, err := e.encode(rec)
 	name, _ := rec.Schema()
-	if err != nil {
-		e.metrics.drop(dropInvalid)
-		e.log.Error("event dropped: invalid", "schema", name, "error", err)
+	e.send(name, e.encode(rec))
+}
+
+// Prepared is a record encoded once to be emitted many times, each time
+// with its own timestamp: the build event of an image found again and
+// again costs a copy, not an encoding.
+type Prepared struct {
+	name string
+	// rest is the line after the timestamp: `, "schema": ...}`.
+	rest []byte
+}
+
+// Prepare encodes rec for EmitPrepared.
+func (e *Emitter) Prepare(rec Record) Prepared {
+	if e == nil {
+		return Prepared{}
+	}
+	o := object{n: 1} // the timestamp comes first
+	o.b.Grow(448)
+	e.body(&o, rec)
+	name, _ := rec.Schema()
+	return Prepared{name: name, rest: o.bytes()}
+}
+
+// EmitPrepared emits p, stamped now, as Emit emits its record.
+func (e *Emitter) EmitPrepared(p Prepared) {
+	if e == nil || p.rest == nil {
 		return
+	}
+	line := make([]byte, 0, len(timestampKey)+len(TimestampFormat)+8+len(p.rest))
+	line = e.stamp(line)
+	e.send(p.name, append(line, p.rest...))
+}
+
+// send validates line when the emitter checks records, then queues it.
+func (e *Emitter) send(name string, line []byte) {
+	if e.schemas != nil {
+		if err := e.schemas.ValidateLine(line); err != nil {
+			e.metrics.drop(dropInvalid)
+			e.log.Error("event dropped: invalid", "schema", name, "error", err)
+			return
+		}
 	}
 	e.metrics.emit(name)
 	e.sink.Send(line)
 }
 
-// encode returns rec's line, or why it does not match its schema. The
-// reserved fields come first, in one buffer with the record's.
-func (e *Emitter) encode(rec Record) ([]byte, error) {
-	name, version := rec.Schema()
-	var o object
+const timestampKey = `{"timestamp": "`
+
+// encode returns rec's line: the reserved fields come first, in one
+// buffer with the record's.
+func (e *Emitter) encode(rec Record) []byte {
+	o := object{n: 1}
 	o.b.Grow(512)
-	o.key("timestamp")
-	var ts [len(TimestampFormat) + 8]byte
-	o.b.WriteByte('"')
-	o.b.Write(e.now().UTC().AppendFormat(ts[:0], TimestampFormat)) // digits only: nothing to escape
-	o.b.WriteByte('"')
+	o.b.Write(e.stamp(o.b.AvailableBuffer()))
+	e.body(&o, rec)
+	return o.bytes()
+}
+
+// stamp appends the opening of a line, up to its timestamp's value.
+func (e *Emitter) stamp(line []byte) []byte {
+	line = append(line, timestampKey...)
+	line = e.now().UTC().AppendFormat(line, TimestampFormat) // digits only: nothing to escape
+	return append(line, '"')
+}
+
+// body writes rec's schema, version and fields after the timestamp.
+func (e *Emitter) body(o *object, rec Record) {
+	name, version := rec.Schema()
 	o.str("schema", name)
 	o.integer("version", version)
-	rec.fields(&o, e.redact.String)
-	line := o.bytes()
-	if e.schemas != nil {
-		if err := e.schemas.ValidateLine(line); err != nil {
-			return nil, err
-		}
-	}
-	return line, nil
+	rec.fields(o, e.redact.String)
 }
 
 // Close flushes and closes the sink, waiting at most until ctx ends.

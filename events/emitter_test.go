@@ -107,14 +107,44 @@ func TestInvalidEventsAreDropped(t *testing.T) {
 	e.Emit(Launch{Provider: "Nope", Status: LaunchSuccess})
 	e.Emit(Build{Step: BuildFailed, Name: "x", Cause: CauseSuccess}) // a failure must have a failure cause
 	e.Emit(Build{Step: BuildQueued, Name: "x", CacheHit: true})      // only a succeeded event may be a cache hit
+	e.EmitPrepared(e.Prepare(Launch{Provider: "Nope"}))
 	if got := sink.all(); len(got) != 0 {
 		t.Errorf("invalid events were emitted: %q", got)
 	}
-	if got := testutil.ToFloat64(m.dropped.WithLabelValues(dropInvalid)); got != 3 {
-		t.Errorf("dropped{invalid} = %v, want 3", got)
+	if got := testutil.ToFloat64(m.dropped.WithLabelValues(dropInvalid)); got != 4 {
+		t.Errorf("dropped{invalid} = %v, want 4", got)
 	}
 	var nilEmitter *Emitter
 	nilEmitter.Emit(Launch{}) // must not panic
+}
+
+// A prepared record is emitted as Emit emits it, stamped at each emission.
+func TestEmitPreparedMatchesEmit(t *testing.T) {
+	sink := &memSink{}
+	e := newTestEmitter(t, sink, nil, "ghp_configuredtoken")
+	rec := Build{Step: BuildSucceeded, CacheHit: true, Cause: CauseSuccess, Name: "r2d-abc", Provider: "GitHub",
+		Spec: "org/repo/ghp_configuredtoken", Ref: "abc", Image: "registry.example.com/binder/r2d-abc:abc"}
+	p := e.Prepare(rec)
+	e.Emit(rec)
+	e.EmitPrepared(p)
+	e.now = func() time.Time { return time.Date(2026, 4, 21, 0, 0, 0, 0, time.UTC) }
+	e.EmitPrepared(p)
+	got := sink.all()
+	if len(got) != 3 || got[1] != got[0] {
+		t.Fatalf("lines = %q, want the prepared line equal to the emitted one", got)
+	}
+	if want := strings.Replace(got[0], "2026-04-20T11:00:00.123456Z", "2026-04-21T00:00:00.000000Z", 1); got[2] != want {
+		t.Errorf("later line = %s, want %s", got[2], want)
+	}
+	if strings.Contains(got[0], "ghp_configuredtoken") {
+		t.Errorf("line %s is not redacted", got[0])
+	}
+	s, _ := LoadSchemas()
+	if err := s.ValidateLine([]byte(got[2])); err != nil {
+		t.Error(err)
+	}
+	var nilEmitter *Emitter
+	nilEmitter.EmitPrepared(nilEmitter.Prepare(rec)) // must not panic
 }
 
 func TestEmitterRedacts(t *testing.T) {
@@ -188,11 +218,7 @@ func TestEveryRecordValidates(t *testing.T) {
 		Build{Step: "exploded", Name: "n", Provider: "GitHub", Spec: "o/r/HEAD", Image: "i"},
 		Build{Step: BuildSucceeded, Cause: CauseOOM, Name: "n", Provider: "GitHub", Spec: "o/r/HEAD", Image: "i"},
 	} {
-		line, err := e.encode(bad)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.ValidateLine(line) == nil {
+		if line := e.encode(bad); s.ValidateLine(line) == nil {
 			t.Errorf("the schema accepts %s", line)
 		}
 	}

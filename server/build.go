@@ -68,7 +68,8 @@ func (s *Server) serveBuild(w http.ResponseWriter, r *http.Request, prefix strin
 		return
 	}
 	li.spec, li.ref = resolved.Spec, resolved.ResolvedRef
-	image := binderbuild.ImageName(s.cfg.ImagePrefix, resolved.BuildSlug, resolved.ResolvedRef)
+	hit := s.hits.get(resolved)
+	image := hit.image
 	exists, err := s.deps.Images.Exists(r.Context(), image)
 	if err != nil {
 		s.fail(st, r, registryError(image, err))
@@ -84,13 +85,13 @@ func (s *Server) serveBuild(w http.ResponseWriter, r *http.Request, prefix strin
 		return
 	}
 	if exists {
-		s.cacheHit(resolved, image)
+		s.deps.Metrics.request(outcomeCacheHit)
+		s.deps.Events.EmitPrepared(hit.built)
 		if lr != nil {
 			s.launchAfter(r, st, lr, true)
 			return
 		}
-		_ = st.end(events.New("ready", events.Field{Key: "phase", Value: "ready"},
-			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"}))
+		_ = st.end(hit.ready)
 		return
 	}
 	if err := s.checkQuota(r.Context(), resolved, image); err != nil {

@@ -136,7 +136,7 @@ func (s *Server) launchAfter(r *http.Request, st *stream, lr *launchReq, found b
 		s.fail(st, r, err)
 		return
 	}
-	s.emit(launchEvent(r, lr.info))
+	s.deps.Events.Emit(launchEvent(r, lr.info))
 	if st.send(readyEvent(lr.req, srv)) != nil || found {
 		return
 	}

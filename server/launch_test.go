@@ -63,8 +63,10 @@ func (f *fakeLauncher) Retry(attempt int) (time.Duration, bool) {
 	return time.Millisecond, attempt < f.retries
 }
 
-// recorder keeps the emitted events.
+// recorder keeps the records emitted; prepared ones (the build events of
+// cache hits) go to its nil emitter, which drops them.
 type recorder struct {
+	*events.Emitter
 	mu   sync.Mutex
 	recs []events.Record
 }

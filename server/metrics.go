@@ -132,9 +132,12 @@ func (m *Metrics) streams() float64 {
 }
 
 // EventEmitter receives launch and build events; *events.Emitter is one.
-// Emit must not block.
+// Its methods must not block.
 type EventEmitter interface {
 	Emit(events.Record)
+	// Prepare encodes a record that EmitPrepared emits, again and again.
+	Prepare(events.Record) events.Prepared
+	EmitPrepared(events.Prepared)
 }
 
 // startBuild starts or joins the build of req and counts the request.
@@ -144,21 +147,6 @@ func (s *Server) startBuild(ctx context.Context, req binderbuild.BuildRequest) (
 		s.deps.Metrics.request(map[bool]string{true: outcomeJoined, false: outcomeBuild}[joined])
 	}
 	return log, err
-}
-
-// cacheHit counts a request answered from the registry and emits its build
-// event.
-func (s *Server) cacheHit(res binderbuild.Resolved, image string) {
-	s.deps.Metrics.request(outcomeCacheHit)
-	s.emit(events.Build{Step: events.BuildSucceeded, CacheHit: true, Cause: events.CauseSuccess,
-		Name: binderbuild.BuildName(res.BuildSlug, res.ResolvedRef), Provider: res.ProviderName,
-		Spec: res.Spec, Ref: res.ResolvedRef, Image: image})
-}
-
-func (s *Server) emit(rec events.Record) {
-	if s.deps.Events != nil {
-		s.deps.Events.Emit(rec)
-	}
 }
 
 // launchInfo is what the launch event of one /build request reports,

@@ -132,6 +132,36 @@ func TestBuildOnlyEmitsNoLaunchEvent(t *testing.T) {
 	}
 }
 
+// TestCacheHitsAreEncodedOnce: what a cache hit writes is encoded once
+// per resolved repository and written again on each hit: every hit emits
+// its build event, stamped anew, and two specs of one commit keep their
+// own spec.
+func TestCacheHitsAreEncodedOnce(t *testing.T) {
+	image := binderbuild.ImageName("registry.example.com/binder/", "org-repo", sha)
+	sink, em := newEventCapture(t)
+	ts := newTestServer(t, Config{APIOnly: true}, Deps{Images: present(image), Events: em})
+	specs := []string{"org/repo/HEAD", "org/repo/main", "org/repo/HEAD"}
+	for _, spec := range specs {
+		_, body := get(t, ts.URL, "/build/gh/"+spec+"?build_only=true")
+		want := `data: {"phase": "ready", "imageName": "` + image + `", "message": "Done! Found built image\n"}` + "\n\n"
+		if body != want {
+			t.Errorf("%s: body %q, want %q", spec, body, want)
+		}
+	}
+	builds := sink.of(t, events.BuildSchema)
+	if len(builds) != len(specs) {
+		t.Fatalf("build events %q, want %d", builds, len(specs))
+	}
+	for i, spec := range specs {
+		want := `, "schema": "binderbuild.org/build", "version": 1, "event": "succeeded", "build_name": "` +
+			binderbuild.BuildName("org-repo", sha) + `", "provider": "GitHub", "spec": "` + spec + `", "ref": "` + sha +
+			`", "image": "` + image + `", "cache_hit": true, "cause": "success", "duration_seconds": 0}`
+		if _, rest, _ := strings.Cut(builds[i], `Z"`); rest != want {
+			t.Errorf("build event %d = %s, want the timestamp then %s", i, builds[i], want)
+		}
+	}
+}
+
 // TestBuildRequestOutcomes: the first request starts the build, the next
 // join it; streams are counted while open, parked or not.
 func TestBuildRequestOutcomes(t *testing.T) {

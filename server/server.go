@@ -124,6 +124,7 @@ type Server struct {
 	limiter *rateLimiter
 	// streams follows builds for /build clients (stream.go).
 	streams *streams
+	hits    *hits // what a cache hit writes, by resolved repository
 
 	requestIDs *requestIDs // ids of requests without an X-Request-Id
 }
@@ -142,6 +143,9 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
+	if deps.Events == nil {
+		deps.Events = (*events.Emitter)(nil) // emits nothing
+	}
 	s := &Server{
 		cfg:        cfg,
 		deps:       deps,
@@ -149,6 +153,7 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 		log:        slog.New(deps.Redactor.Handler(deps.Log.Handler())), // no credentials in logs
 		health:     newHealthCache(deps.Health, cfg.HealthCacheTTL, deps.Redactor.String),
 		requestIDs: newRequestIDs(),
+		hits:       newHits(cfg.ImagePrefix, deps.Events),
 	}
 	s.streams = newStreams(ctx, cfg.HeartbeatInterval, cfg.ClientStallTimeout, s.resultEvent)
 	for _, p := range deps.Providers {
