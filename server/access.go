@@ -402,31 +402,32 @@ func (s *Server) access(next http.Handler) http.Handler {
 // build token exempts from the rate limit; an authenticated user is counted
 // by name, anyone else by client IP.
 //
-// It returns the client's key: who the request counts against, in rate
-// limits and in the limit on builds one client starts.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec string) (client string, err error) {
-	user, err := s.authenticate(r)
+// It returns the authenticated user, nil for anyone else; clientKey makes
+// of it who the request counts against, computed only when something
+// counts (the rate limit, the builds one client starts).
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec string) (user *auth.User, err error) {
+	user, err = s.authenticate(r)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	client = s.clientKey(r, user)
 	if tok := queryValue(r, "build_token"); tok != "" {
 		bt := auth.BuildTokens{Secret: s.cfg.BuildTokenSecret, CheckOrigin: s.cfg.BuildTokenCheckOrigin, Now: s.now}
 		if err := bt.Verify(tok, provider+"/"+rawSpec, auth.Origin(r)); err != nil {
-			return "", userError(http.StatusForbidden, "Invalid build token")
+			return nil, userError(http.StatusForbidden, "Invalid build token")
 		}
-		return client, nil
+		return user, nil
 	}
 	if s.limiter == nil {
-		return client, nil
+		return user, nil
 	}
+	client := s.clientKey(r, user)
 	rl, err := s.limiter.increment(client)
 	if err != nil {
 		s.log.InfoContext(r.Context(), "rate limit exceeded", "client", client, "reset", rl.Reset)
-		return "", err
+		return nil, err
 	}
 	rl.setHeaders(w.Header())
-	return client, nil
+	return user, nil
 }
 
 // clientKey is "user:<name>" for an authenticated user, else "ip:" and the

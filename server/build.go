@@ -41,7 +41,7 @@ func (s *Server) serveBuild(w http.ResponseWriter, r *http.Request, prefix strin
 		s.fail(st, r, userError(http.StatusBadRequest, "Missing Accept header: text/event-stream"))
 		return
 	}
-	client, err := s.admit(w, r, prefix, s.rawSpec(r, prefix)) // auth, build token, rate limit
+	user, err := s.admit(w, r, prefix, s.rawSpec(r, prefix)) // auth, build token, rate limit
 	if err != nil {
 		s.fail(st, r, err)
 		return
@@ -99,7 +99,7 @@ func (s *Server) serveBuild(w http.ResponseWriter, r *http.Request, prefix strin
 		return
 	}
 	req := buildRequest(resolved, binderbuild.BuildName(resolved.BuildSlug, resolved.ResolvedRef), image)
-	req.Owner = client
+	req.Owner = s.clientKey(r, user)
 	s.buildAndFollow(r, st, req, lr)
 }
 

@@ -26,7 +26,7 @@ var (
 // "data: <json>" line per event, no id, event or retry fields.
 type stream struct {
 	w       http.ResponseWriter
-	rc      *http.ResponseController
+	rc      http.ResponseController
 	written bool // something was written: the connection can no longer be parked
 }
 
@@ -38,10 +38,10 @@ func startStream(w http.ResponseWriter) *stream {
 	h["Access-Control-Allow-Headers"] = allowCacheControl
 	h["Content-Type"] = eventStream
 	h["Cache-Control"] = noCache
-	h["X-Accel-Buffering"] = no // nginx would otherwise buffer the stream
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a server-wide write timeout would cut long builds
-	return &stream{w: w, rc: rc}
+	h["X-Accel-Buffering"] = no                             // nginx would otherwise buffer the stream
+	st := &stream{w: w, rc: *http.NewResponseController(w)} // one allocation for both
+	_ = st.rc.SetWriteDeadline(time.Time{})                 // a server-wide write timeout would cut long builds
+	return st
 }
 
 // write buffers one event; flush sends it.
