@@ -53,8 +53,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if id == "" {
 			id = s.requestIDs.next()
 		}
-		w.Header()[requestIDHeader] = []string{id}
 		aw := &accessWriter{ResponseWriter: w, srv: s, r: r, start: start, id: id}
+		aw.idHeader[0] = id
+		w.Header()[requestIDHeader] = aw.idHeader[:] // one allocation for both
 		next.ServeHTTP(aw, r)
 		if !aw.later {
 			aw.logLine(aw.status, aw.written)
@@ -67,13 +68,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 // until it ends (EndLater, the streamEnd upgrade).
 type accessWriter struct {
 	http.ResponseWriter
-	srv     *Server
-	r       *http.Request
-	start   time.Time
-	id      string
-	status  int   // the first status written, 0 before
-	written int64 // bytes of the body
-	later   bool  // the line is written when the stream ends
+	srv      *Server
+	r        *http.Request
+	start    time.Time
+	id       string
+	idHeader [1]string // the X-Request-Id header's value
+	status   int       // the first status written, 0 before
+	written  int64     // bytes of the body
+	later    bool      // the line is written when the stream ends
 }
 
 func (w *accessWriter) WriteHeader(code int) {
