@@ -126,21 +126,23 @@ func (q *lineQueue) push(line []byte) {
 	}
 }
 
-// take removes and returns up to n lines, oldest first.
-func (q *lineQueue) take(n int) [][]byte {
+// take removes up to n lines (all for n <= 0), oldest first, and appends
+// them to dst[:0]: a consumer that passes its last batch back allocates
+// nothing, and the queue keeps its array for the next lines.
+func (q *lineQueue) take(dst [][]byte, n int) [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if n <= 0 || n > len(q.lines) {
 		n = len(q.lines)
 	}
-	out := make([][]byte, n)
-	copy(out, q.lines)
+	dst = append(dst[:0], q.lines[:n]...)
 	clear(q.lines[:n])
-	q.lines = q.lines[n:]
-	if len(q.lines) == 0 {
-		q.lines = nil
+	if n == len(q.lines) {
+		q.lines = q.lines[:0] // from the start of the array again
+	} else {
+		q.lines = q.lines[n:]
 	}
-	return out
+	return dst
 }
 
 func (q *lineQueue) len() int {
@@ -156,7 +158,8 @@ type writerSink struct {
 	closer io.Closer // closed by Close, when set
 	m      *Metrics
 	log    *slog.Logger
-	buf    []byte // the lines of one write, reused
+	buf    []byte   // the lines of one write, reused
+	batch  [][]byte // the lines taken for one write, reused
 	stop   chan struct{}
 	done   chan struct{}
 	closed sync.Once
@@ -197,16 +200,17 @@ func (s *writerSink) run() {
 // in one write: under load, many events cost one system call.
 func (s *writerSink) drain() {
 	for {
-		lines := s.q.take(256)
-		if len(lines) == 0 {
+		s.batch = s.q.take(s.batch, 256)
+		if len(s.batch) == 0 {
 			return
 		}
 		s.buf = s.buf[:0]
-		for _, l := range lines {
+		for _, l := range s.batch {
 			s.buf = append(append(s.buf, l...), '\n')
 		}
+		clear(s.batch) // the lines are copied: let them go
 		if _, err := s.w.Write(s.buf); err != nil {
-			s.m.dropN(dropSendFailed, len(lines))
+			s.m.dropN(dropSendFailed, len(s.batch))
 			s.log.Error("write events", "error", err)
 		}
 	}

@@ -94,7 +94,7 @@ func (s *httpSink) run(ctx context.Context) {
 // flush sends everything queued, batch by batch.
 func (s *httpSink) flush(ctx context.Context) {
 	for {
-		batch := s.q.take(s.cfg.EventsBatchSize)
+		batch := s.q.take(nil, s.cfg.EventsBatchSize)
 		if len(batch) == 0 {
 			return
 		}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -269,5 +270,29 @@ func TestOpenValidates(t *testing.T) {
 			t.Fatalf("Open(%q) = %v", sink, err)
 		}
 		_ = s.Close(t.Context())
+	}
+}
+
+// A queue drained by a consumer that passes its batch back allocates
+// nothing once warm, keeps order, and drops its oldest line when full.
+func TestLineQueueReusesItsArrays(t *testing.T) {
+	q := newLineQueue(3, nil)
+	line := []byte("x")
+	var batch [][]byte
+	allocs := testing.AllocsPerRun(100, func() {
+		q.push(line)
+		q.push(line)
+		batch = q.take(batch, 0)
+	})
+	if allocs != 0 {
+		t.Errorf("push, push, take allocates %v times, want 0", allocs)
+	}
+	for _, l := range []string{"a", "b", "c", "d"} {
+		q.push([]byte(l))
+	}
+	batch = q.take(batch, 2)
+	rest := q.take(nil, 0)
+	if got := string(bytes.Join(append(batch, rest...), nil)); got != "bcd" {
+		t.Errorf("lines %q, want bcd: the oldest dropped, order kept", got)
 	}
 }
