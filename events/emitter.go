@@ -107,8 +107,38 @@ func (e *Emitter) encode(rec Record) []byte {
 // stamp appends the opening of a line, up to its timestamp's value.
 func (e *Emitter) stamp(line []byte) []byte {
 	line = append(line, timestampKey...)
-	line = e.now().UTC().AppendFormat(line, TimestampFormat) // digits only: nothing to escape
+	line = appendTimestamp(line, e.now()) // digits only: nothing to escape
 	return append(line, '"')
+}
+
+// appendTimestamp appends t in TimestampFormat, in UTC: AppendFormat
+// reads the layout again at each call, which costs more than the rest of a
+// prepared event.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimestampFormat)
+	}
+	hour, minute, second := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = appendDigits(append(b, '-'), int(month), 2)
+	b = appendDigits(append(b, '-'), day, 2)
+	b = appendDigits(append(b, 'T'), hour, 2)
+	b = appendDigits(append(b, ':'), minute, 2)
+	b = appendDigits(append(b, ':'), second, 2)
+	b = appendDigits(append(b, '.'), t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends the width last decimal digits of v, v >= 0.
+func appendDigits(b []byte, v, width int) []byte {
+	b = append(b, make([]byte, width)...)
+	for i := len(b) - 1; i >= len(b)-width; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }
 
 // body writes rec's schema, version and fields after the timestamp.

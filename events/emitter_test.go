@@ -223,3 +223,19 @@ func TestEveryRecordValidates(t *testing.T) {
 		}
 	}
 }
+
+// appendTimestamp writes what AppendFormat writes with TimestampFormat.
+func FuzzAppendTimestamp(f *testing.F) {
+	f.Add(int64(0), int64(0))
+	f.Add(int64(1776686400), int64(123456789))
+	f.Add(int64(-62135596800), int64(999999999)) // year 1
+	f.Add(int64(253402300799), int64(999999))    // 9999-12-31T23:59:59
+	f.Add(int64(253402300800), int64(0))         // year 10000
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		at := time.Unix(sec, nsec)
+		want := at.UTC().Format(TimestampFormat)
+		if got := string(appendTimestamp([]byte("x"), at)); got != "x"+want {
+			t.Errorf("appendTimestamp(%v) = %q, want %q", at, got, "x"+want)
+		}
+	})
+}
