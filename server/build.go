@@ -91,7 +91,7 @@ func (s *Server) serveBuild(w http.ResponseWriter, r *http.Request, prefix strin
 			s.launchAfter(r, st, lr, true)
 			return
 		}
-		_ = st.end(hit.ready)
+		_ = st.endFrame(hit.ready)
 		return
 	}
 	if err := s.checkQuota(r.Context(), resolved, image); err != nil {

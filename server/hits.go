@@ -24,7 +24,7 @@ type hitKey struct{ provider, spec, ref, slug string }
 
 type hit struct {
 	image string
-	ready events.Event    // the last event of a build-only cache hit
+	ready []byte          // the framed last event of a build-only cache hit
 	built events.Prepared // the build event of a cache hit
 }
 
@@ -47,8 +47,8 @@ func (h *hits) encode(res binderbuild.Resolved) *hit {
 	image := binderbuild.ImageName(h.prefix, res.BuildSlug, res.ResolvedRef)
 	return &hit{
 		image: image,
-		ready: events.New("ready", events.Field{Key: "phase", Value: "ready"},
-			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"}),
+		ready: frame(events.New("ready", events.Field{Key: "phase", Value: "ready"},
+			events.Field{Key: "imageName", Value: image}, events.Field{Key: "message", Value: "Done! Found built image\n"})),
 		built: h.emitter.Prepare(events.Build{Step: events.BuildSucceeded, CacheHit: true, Cause: events.CauseSuccess,
 			Name: binderbuild.BuildName(res.BuildSlug, res.ResolvedRef), Provider: res.ProviderName,
 			Spec: res.Spec, Ref: res.ResolvedRef, Image: image}),

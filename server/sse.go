@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,17 @@ func (s *stream) send(e events.Event) error {
 // returns next, and net/http then sends the rest of the response in one
 // write (a warm cache hit: headers, event and end in one system call).
 func (s *stream) end(e events.Event) error { return s.write(e) }
+
+// frame is e as a stream sends it: framed once, an event that ends many
+// streams (a cache hit's ready) is written in one call (endFrame).
+func frame(e events.Event) []byte { return slices.Concat(dataPrefix, e.Data, eventEnd) }
+
+// endFrame is end for an event already framed.
+func (s *stream) endFrame(f []byte) error {
+	s.written = true
+	_, err := s.w.Write(f)
+	return err
+}
 
 func (s *stream) heartbeat() error {
 	s.written = true
