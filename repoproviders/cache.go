@@ -41,6 +41,9 @@ type CachedProvider struct {
 	// change, without expiry.
 	pinned *lru.Cache[cacheKey, binderbuild.Resolved]
 	group  flight.Group[cacheKey, binderbuild.Resolved]
+	// parsed holds the repositories of specs that parsed: parsing depends
+	// on the spec and the configuration only.
+	parsed *lru.Cache[string, binderbuild.Repo]
 }
 
 var _ Provider = (*CachedProvider)(nil)
@@ -89,14 +92,26 @@ func Cached(next Provider, age time.Duration, size int, m *Metrics) *CachedProvi
 	c := &CachedProvider{next: next, ttl: age, metrics: m, hits: m.resolutions(next.Prefix(), outcomeCached), now: time.Now}
 	c.recent = ttl.New[cacheKey, cacheEntry](size, func() time.Time { return c.now() })
 	c.pinned, _ = lru.New[cacheKey, binderbuild.Resolved](size)
+	c.parsed, _ = lru.New[string, binderbuild.Repo](size)
 	return c
 }
 
 // Prefix returns the wrapped provider's prefix.
 func (c *CachedProvider) Prefix() string { return c.next.Prefix() }
 
-// Parse calls the wrapped provider's Parse.
-func (c *CachedProvider) Parse(spec string) (binderbuild.Repo, error) { return c.next.Parse(spec) }
+// Parse calls the wrapped provider's Parse once per spec that parses:
+// a warm request skips parsing. Specs that do not parse are parsed again
+// each time, so that they cannot fill the cache.
+func (c *CachedProvider) Parse(spec string) (binderbuild.Repo, error) {
+	if repo, ok := c.parsed.Peek(spec); ok {
+		return repo, nil
+	}
+	repo, err := c.next.Parse(spec)
+	if err == nil {
+		c.parsed.Add(spec, repo)
+	}
+	return repo, err
+}
 
 // Display returns the wrapped provider's Display.
 func (c *CachedProvider) Display() any { return c.next.Display() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,12 +17,17 @@ import (
 type fakeProvider struct {
 	ResolveFn func(ctx context.Context, repo binderbuild.Repo) (binderbuild.Resolved, error)
 	calls     atomic.Int32
+	parses    atomic.Int32
 }
 
 func (f *fakeProvider) Prefix() string { return "fake" }
 
 func (f *fakeProvider) Parse(spec string) (binderbuild.Repo, error) {
-	ref := spec[len("repo/"):]
+	f.parses.Add(1)
+	ref, ok := strings.CutPrefix(spec, "repo/")
+	if !ok {
+		return binderbuild.Repo{}, errors.New("not repo/<ref>")
+	}
 	return binderbuild.Repo{Provider: "fake", ProviderName: "Fake", Spec: spec, URL: "https://example.org/repo", Ref: ref}, nil
 }
 
@@ -50,6 +56,24 @@ func newTestCache(next Provider, m *Metrics) (*CachedProvider, *time.Time) {
 	now := time.Unix(1_700_000_000, 0)
 	c.now = func() time.Time { return now }
 	return c, &now
+}
+
+// A spec that parsed is not parsed again; one that did not is, each time.
+func TestCachedParsesOnce(t *testing.T) {
+	f := &fakeProvider{}
+	c := Cached(f, 0, 0, nil)
+	want, _ := f.Parse("repo/main")
+	for range 3 {
+		if got, err := c.Parse("repo/main"); err != nil || got != want {
+			t.Fatalf("Parse = %+v, %v; want %+v", got, err, want)
+		}
+		if _, err := c.Parse("nope"); err == nil {
+			t.Fatal("Parse(nope) succeeded")
+		}
+	}
+	if got := f.parses.Load(); got != 1+1+3 {
+		t.Errorf("%d parses, want 5: one of repo/main, one for want, three of nope", got)
+	}
 }
 
 func TestCachedForwards(t *testing.T) {
