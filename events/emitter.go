@@ -45,7 +45,10 @@ func (e *Emitter) Emit(rec Record) {
 		return
 	}
 	name, _ := rec.Schema()
-	e.send(name, e.encode(rec))
+	if line := e.encode(rec); e.valid(name, line) {
+		e.metrics.emit(name)
+		e.sink.Send(line)
+	}
 }
 
 // Prepared is a record encoded once to be emitted many times, each time
@@ -55,6 +58,8 @@ type Prepared struct {
 	name string
 	// rest is the line after the timestamp: `, "schema": ...}`.
 	rest []byte
+	// count counts an emission in the metrics, bound once.
+	count func()
 }
 
 // Prepare encodes rec for EmitPrepared.
@@ -66,7 +71,7 @@ func (e *Emitter) Prepare(rec Record) Prepared {
 	o.b.Grow(448)
 	e.body(&o, rec)
 	name, _ := rec.Schema()
-	return Prepared{name: name, rest: o.bytes()}
+	return Prepared{name: name, rest: o.bytes(), count: e.metrics.emitCounter(name)}
 }
 
 // EmitPrepared emits p, stamped now, as Emit emits its record.
@@ -75,21 +80,25 @@ func (e *Emitter) EmitPrepared(p Prepared) {
 		return
 	}
 	line := make([]byte, 0, len(timestampKey)+len(TimestampFormat)+8+len(p.rest))
-	line = e.stamp(line)
-	e.send(p.name, append(line, p.rest...))
+	line = append(e.stamp(line), p.rest...)
+	if e.valid(p.name, line) {
+		p.count()
+		e.sink.Send(line)
+	}
 }
 
-// send validates line when the emitter checks records, then queues it.
-func (e *Emitter) send(name string, line []byte) {
-	if e.schemas != nil {
-		if err := e.schemas.ValidateLine(line); err != nil {
-			e.metrics.drop(dropInvalid)
-			e.log.Error("event dropped: invalid", "schema", name, "error", err)
-			return
-		}
+// valid reports whether line may be sent: always, unless the emitter
+// checks records (ValidateWith) and line's schema refuses it.
+func (e *Emitter) valid(name string, line []byte) bool {
+	if e.schemas == nil {
+		return true
 	}
-	e.metrics.emit(name)
-	e.sink.Send(line)
+	if err := e.schemas.ValidateLine(line); err != nil {
+		e.metrics.drop(dropInvalid)
+		e.log.Error("event dropped: invalid", "schema", name, "error", err)
+		return false
+	}
+	return true
 }
 
 const timestampKey = `{"timestamp": "`

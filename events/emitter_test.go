@@ -114,6 +114,10 @@ func TestInvalidEventsAreDropped(t *testing.T) {
 	if got := testutil.ToFloat64(m.dropped.WithLabelValues(dropInvalid)); got != 4 {
 		t.Errorf("dropped{invalid} = %v, want 4", got)
 	}
+	e.EmitPrepared(e.Prepare(Launch{Provider: "GitHub", Spec: "o/r/HEAD", Status: LaunchSuccess}))
+	if got := testutil.ToFloat64(m.emitted.WithLabelValues(LaunchSchema)); got != 1 || len(sink.all()) != 1 {
+		t.Errorf("emitted{launch} = %v with lines %q, want 1 and one line", got, sink.all())
+	}
 	var nilEmitter *Emitter
 	nilEmitter.Emit(Launch{}) // must not panic
 }

@@ -63,6 +63,14 @@ func (m *Metrics) emit(schema string) {
 	}
 }
 
+// emitCounter returns what counts one event of schema, bound once.
+func (m *Metrics) emitCounter(schema string) func() {
+	if m == nil {
+		return func() {}
+	}
+	return m.emitted.WithLabelValues(schema).Inc
+}
+
 func (m *Metrics) drop(reason string) { m.dropN(reason, 1) }
 
 func (m *Metrics) dropN(reason string, n int) {
