@@ -50,10 +50,11 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if len(id) > maxRequestIDLen {
 			id = id[:maxRequestIDLen]
 		}
-		if id == "" {
+		generated := id == ""
+		if generated {
 			id = s.requestIDs.next()
 		}
-		aw := &accessWriter{ResponseWriter: w, srv: s, r: r, start: start, id: id}
+		aw := &accessWriter{ResponseWriter: w, srv: s, r: r, start: start, id: id, ownID: generated}
 		aw.idHeader[0] = id
 		w.Header()[requestIDHeader] = aw.idHeader[:] // one allocation for both
 		next.ServeHTTP(aw, r)
@@ -73,6 +74,7 @@ type accessWriter struct {
 	start    time.Time
 	id       string
 	idHeader [1]string // the X-Request-Id header's value
+	ownID    bool      // id was made here, not sent by the client: nothing to redact
 	status   int       // the first status written, 0 before
 	written  int64     // bytes of the body
 	later    bool      // the line is written when the stream ends
@@ -119,7 +121,10 @@ func (w *accessWriter) logLine(status int, written int64) {
 		status:   status,
 		bytes:    int(written),
 		duration: end.Sub(w.start),
-		id:       s.deps.Redactor.String(w.id),
+		id:       w.id,
+	}
+	if !w.ownID {
+		line.id = s.deps.Redactor.String(w.id)
 	}
 	if line.status == 0 {
 		line.status = http.StatusOK

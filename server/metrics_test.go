@@ -198,7 +198,7 @@ func TestRequestLog(t *testing.T) {
 
 func testRequestLog(t *testing.T, buf *testlog.Buffer, deps Deps) {
 	ts := newTestServer(t, Config{APIOnly: true}, deps)
-	secrets := []string{"secret-token", "passw0rd", "query-secret", "bt-secret"}
+	secrets := []string{"secret-token", "passw0rd", "query-secret", "bt-secret", "id-secret"}
 	resp, _ := get(t, ts.URL, "/build/git/https%3A%2F%2Fuser%3Apassw0rd%40example.com%2Frepo.git/main?build_only=true&access_token=query-secret&build_token=bt-secret",
 		"Authorization", "Bearer secret-token", "X-Request-Id", "req-42")
 	if id := resp.Header.Get("X-Request-Id"); id != "req-42" {
@@ -206,6 +206,7 @@ func testRequestLog(t *testing.T, buf *testlog.Buffer, deps Deps) {
 	}
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/versions", nil)
 	req.Header.Set("Authorization", "token secret-token")
+	req.Header.Set("X-Request-Id", "https://u:id-secret@x.example") // a client's id is redacted too
 	r2, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +223,7 @@ func testRequestLog(t *testing.T, buf *testlog.Buffer, deps Deps) {
 		`"method":"GET","path":"/build/git/https%3A%2F%2Fredacted%40example.com%2Frepo.git/main?build_only=true&access_token=redacted&build_token=redacted","status":200,`,
 		`"client_ip":"127.0.0.1","request_id":"req-42"`,
 		`"path":"/versions","status":200,`,
+		`"request_id":"https://redacted@x.example"`,
 		`"duration_ms":`,
 	} {
 		if !strings.Contains(logs, want) {
