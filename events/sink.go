@@ -126,22 +126,21 @@ func (q *lineQueue) push(line []byte) {
 	}
 }
 
-// take removes up to n lines (all for n <= 0), oldest first, and appends
-// them to dst[:0]: a consumer that passes its last batch back allocates
-// nothing, and the queue keeps its array for the next lines.
+// take removes up to n lines (all for n <= 0), oldest first, and returns
+// them in dst's array: when it takes every line it swaps arrays with dst,
+// so that pushes wait for a swap, not a copy. A consumer that clears and
+// passes its last batch back allocates nothing.
 func (q *lineQueue) take(dst [][]byte, n int) [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if n <= 0 || n > len(q.lines) {
-		n = len(q.lines)
+	if n <= 0 || n >= len(q.lines) {
+		out := q.lines
+		q.lines = dst[:0]
+		return out
 	}
 	dst = append(dst[:0], q.lines[:n]...)
 	clear(q.lines[:n])
-	if n == len(q.lines) {
-		q.lines = q.lines[:0] // from the start of the array again
-	} else {
-		q.lines = q.lines[n:]
-	}
+	q.lines = q.lines[n:]
 	return dst
 }
 

@@ -227,7 +227,7 @@ func (c *Checker) Exists(ctx context.Context, image string) (bool, error) {
 
 // cached returns the cached answer for image, if any.
 func (c *Checker) cached(image string) (found, ok bool) {
-	if _, ok := c.found.Get(image); ok {
+	if _, ok := c.found.Peek(image); ok { // a read lock, shared by warm requests
 		return true, true
 	}
 	_, ok = c.missing.Peek(image)

@@ -75,7 +75,7 @@ type cacheEntry struct {
 //   - other errors are never cached.
 //
 // Each of the two caches keeps at most size entries (default 10000,
-// DefaultCacheSize), evicting the least recently used. Concurrent calls for
+// DefaultCacheSize), evicting the oldest. Concurrent calls for
 // the same key share one call of next.Resolve; that call runs on a context
 // bounded by two minutes that one caller's cancellation does not end, but
 // that is cancelled once every caller has left, so abandoned lookups stop.
@@ -152,11 +152,14 @@ func (c *CachedProvider) resolveShared(ctx context.Context, key cacheKey, repo b
 }
 
 // lookup returns the unexpired entry for key.
+// lookup peeks: a hit takes only a read lock, which warm requests share,
+// where marking the entry used would serialise them all on one lock. So
+// each cache drops its oldest entry first, not its least used one.
 func (c *CachedProvider) lookup(key cacheKey) (cacheEntry, bool) {
-	if res, ok := c.pinned.Get(key); ok {
+	if res, ok := c.pinned.Peek(key); ok {
 		return cacheEntry{res: res}, true
 	}
-	return c.recent.Get(key)
+	return c.recent.Peek(key)
 }
 
 func (c *CachedProvider) store(key cacheKey, ref string, res binderbuild.Resolved, err error) {

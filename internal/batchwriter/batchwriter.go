@@ -6,26 +6,52 @@ package batchwriter
 
 import (
 	"io"
+	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Writer is an io.Writer that batches writes to w. Writes keep their order
-// and are never split. A Writer holding max bytes not yet written makes
+// and are never split. A Writer holding max bytes not yet taken makes
 // further writes wait, so a stuck w slows its writers down rather than
 // losing lines or growing without bound.
+//
+// Writes do not take a lock: each pushes its bytes on a list with one
+// atomic swap, which the goroutine takes whole. Under load, requests that
+// all log would otherwise queue on one mutex, and a queue on a mutex is
+// what makes the slowest requests slow.
 type Writer struct {
 	w   io.Writer
-	max int
+	max int64
 
-	mu      sync.Mutex
-	changed sync.Cond // pending grew, was taken, or the writer closed
-	pending []byte
-	spare   []byte // the buffer last written, reused for the next batch
-	writing bool   // a batch is being written outside mu
-	closed  bool
+	lines  atomic.Pointer[line] // pushed and not yet taken, newest first
+	held   atomic.Int64         // bytes in lines
+	active atomic.Int64         // Writes under way: Close waits for them
+	closed atomic.Bool
+	failed atomic.Bool // err is set
+	// wake holds a token when there may be lines to write or the writer
+	// closed: a Write never waits to hand one over.
+	wake chan struct{}
+
+	mu      sync.Mutex // for the slow paths: waiting for room, errors
+	room    sync.Cond  // lines were taken or written, or the writer closed
+	waiting atomic.Int64
+	writing bool  // a batch is being written
 	err     error // the first error of w, returned by later writes
+	batch   []byte
 	done    chan struct{}
 }
+
+type line struct {
+	next *line
+	p    []byte
+}
+
+var lines = sync.Pool{New: func() any { return new(line) }}
+
+// maxPooled is the largest line buffer kept for reuse: a rare long line
+// does not stay in memory.
+const maxPooled = 4 << 10
 
 // New returns a Writer to w holding at most max bytes (0: 1 MiB). Close
 // writes what is left and stops its goroutine.
@@ -33,8 +59,8 @@ func New(w io.Writer, max int) *Writer {
 	if max <= 0 {
 		max = 1 << 20
 	}
-	b := &Writer{w: w, max: max, done: make(chan struct{})}
-	b.changed.L = &b.mu
+	b := &Writer{w: w, max: int64(max), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	b.room.L = &b.mu
 	go b.run()
 	return b
 }
@@ -42,57 +68,145 @@ func New(w io.Writer, max int) *Writer {
 // Write queues p. It returns an error only once w has failed or the
 // Writer is closed.
 func (b *Writer) Write(p []byte) (int, error) {
+	b.active.Add(1)
+	defer b.active.Add(-1)
+	if held := b.held.Load(); held > 0 && held+int64(len(p)) > b.max || b.closed.Load() || b.failed.Load() {
+		if err := b.waitForRoom(len(p)); err != nil {
+			return 0, err
+		}
+	}
+	l := lines.Get().(*line)
+	l.p = append(l.p[:0], p...)
+	b.held.Add(int64(len(p)))
+	for {
+		l.next = b.lines.Load()
+		if b.lines.CompareAndSwap(l.next, l) {
+			break
+		}
+	}
+	b.signal()
+	return len(p), nil
+}
+
+// waitForRoom waits until n more bytes fit, and says why they cannot be
+// written when they never will.
+func (b *Writer) waitForRoom(n int) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for len(b.pending) > 0 && len(b.pending)+len(p) > b.max && !b.closed && b.err == nil {
-		b.changed.Wait()
+	for {
+		switch held := b.held.Load(); {
+		case b.closed.Load():
+			return io.ErrClosedPipe
+		case b.err != nil:
+			return b.err
+		case held == 0 || held+int64(n) <= b.max:
+			return nil
+		}
+		b.wait()
 	}
-	if b.closed {
-		return 0, io.ErrClosedPipe
+}
+
+// signal hands the goroutine a token unless it holds one already.
+func (b *Writer) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
-	if b.err != nil {
-		return 0, b.err
+}
+
+// wait waits for room to change; b.mu is held.
+func (b *Writer) wait() {
+	b.waiting.Add(1)
+	b.room.Wait()
+	b.waiting.Add(-1)
+}
+
+// changed wakes whoever waits for room. A waiter counts itself before it
+// looks at held, so it sees what changed or is woken.
+func (b *Writer) changed() {
+	if b.waiting.Load() > 0 {
+		b.mu.Lock()
+		b.room.Broadcast()
+		b.mu.Unlock()
 	}
-	b.pending = append(b.pending, p...)
-	b.changed.Broadcast()
-	return len(p), nil
 }
 
 func (b *Writer) run() {
 	defer close(b.done)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for {
-		for len(b.pending) == 0 && !b.closed {
-			b.changed.Wait()
+	for range b.wake {
+		for b.writeBatch() {
 		}
-		if len(b.pending) == 0 {
-			return // closed and drained
+		if b.closed.Load() {
+			b.drain()
+			return
 		}
-		batch := b.pending
-		b.pending, b.spare = b.spare[:0], nil
-		b.writing = true
-		b.changed.Broadcast() // room for waiting writers
-		b.mu.Unlock()
-		_, err := b.w.Write(batch)
-		b.mu.Lock()
-		b.writing = false
-		if err != nil && b.err == nil {
-			b.err = err
-		}
-		if cap(batch) <= b.max {
-			b.spare = batch
-		}
-		b.changed.Broadcast()
 	}
+}
+
+// drain writes the lines of the Writes that began before Close, waking
+// at each batch those that wait for room so that they see it closed.
+func (b *Writer) drain() {
+	for {
+		idle := b.active.Load() == 0 // any later Write sees the Writer closed
+		more := b.writeBatch()
+		if idle && !more {
+			return
+		}
+		if !more {
+			runtime.Gosched()
+		}
+	}
+}
+
+// writeBatch writes every line pushed so far in one write, oldest first,
+// and reports whether there was any.
+func (b *Writer) writeBatch() bool {
+	b.mu.Lock()
+	b.writing = true
+	b.mu.Unlock()
+	newest := b.lines.Swap(nil)
+	var oldest *line
+	for l := newest; l != nil; {
+		next := l.next
+		l.next, oldest = oldest, l
+		l = next
+	}
+	b.batch = b.batch[:0]
+	for l := oldest; l != nil; {
+		b.batch = append(b.batch, l.p...)
+		next := l.next
+		l.next = nil
+		if cap(l.p) <= maxPooled {
+			lines.Put(l)
+		}
+		l = next
+	}
+	b.held.Add(-int64(len(b.batch)))
+	b.changed() // room for waiting writers
+	var err error
+	if len(b.batch) > 0 {
+		_, err = b.w.Write(b.batch)
+	}
+	if cap(b.batch) > int(b.max) {
+		b.batch = nil
+	}
+	b.mu.Lock()
+	b.writing = false
+	if err != nil && b.err == nil {
+		b.err = err
+		b.failed.Store(true)
+	}
+	b.mu.Unlock()
+	b.changed()
+	return newest != nil
 }
 
 // Flush waits until everything written before it has reached w.
 func (b *Writer) Flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for (len(b.pending) > 0 || b.writing) && b.err == nil {
-		b.changed.Wait()
+	for (b.held.Load() > 0 || b.writing) && b.err == nil {
+		b.wait()
 	}
 	return b.err
 }
@@ -100,10 +214,9 @@ func (b *Writer) Flush() error {
 // Close writes what is queued, stops the Writer and returns w's first
 // error. It does not close w.
 func (b *Writer) Close() error {
-	b.mu.Lock()
-	b.closed = true
-	b.changed.Broadcast()
-	b.mu.Unlock()
+	b.closed.Store(true)
+	b.changed()
+	b.signal()
 	<-b.done
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -169,3 +169,58 @@ func (s *safeBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A write that waits for room when the Writer closes is refused, not left
+// waiting; the lines taken before are written.
+func TestCloseReleasesWaitingWriters(t *testing.T) {
+	g := newGate()
+	w := New(g, 10)
+	w.Write([]byte("0123456789"))
+	<-g.entered
+	w.Write([]byte("abcdefghij"))
+	refused := make(chan error)
+	go func() {
+		_, err := w.Write([]byte("x"))
+		refused <- err
+	}()
+	closed := make(chan error)
+	go func() { closed <- w.Close() }()
+	close(g.release)
+	if err := <-refused; err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		t.Errorf("waiting write = %v, want nil or %v", err, io.ErrClosedPipe)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if got := g.out.String(); !strings.HasPrefix(got, "0123456789abcdefghij") {
+		t.Errorf("wrote %q, want the first 20 bytes", got)
+	}
+}
+
+// Every write that Close races with is either written or refused: none
+// is lost.
+func TestWritesRacingCloseAreNotLost(t *testing.T) {
+	for range 50 {
+		var out safeBuffer
+		w := New(&out, 0)
+		var accepted atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for {
+					if _, err := w.Write([]byte("l\n")); err != nil {
+						return
+					}
+					accepted.Add(1)
+				}
+			})
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if got := int64(strings.Count(out.String(), "l\n")); got != accepted.Load() {
+			t.Fatalf("%d lines written, %d accepted", got, accepted.Load())
+		}
+	}
+}
