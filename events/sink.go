@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -93,62 +94,110 @@ func (Discard) Close(context.Context) error { return nil }
 // defaultBuffer is the bound of a sink buffer given as 0.
 const defaultBuffer = 10000
 
-// lineQueue is a bounded FIFO of lines that drops its oldest line when full.
+// lineQueue is a bounded FIFO of lines that drops its oldest lines when
+// full. A push takes no lock: the line goes on a list with an atomic
+// swap, so that requests that all emit events do not queue on one mutex
+// (at 256 clients, that mutex was where the slowest requests waited). The
+// consumer, or a pusher that finds the queue over its bound, moves the
+// list into the ordered backlog under mu.
 type lineQueue struct {
-	mu    sync.Mutex
-	lines [][]byte
-	max   int
-	wake  chan struct{} // receives a value after a push
-	m     *Metrics
+	pushed atomic.Pointer[queued] // not yet in the backlog, newest first
+	count  atomic.Int64           // lines being pushed or queued, not yet taken or dropped
+	max    int64
+	wake   chan struct{} // receives a value after a push
+	m      *Metrics
+
+	mu      sync.Mutex
+	backlog [][]byte // oldest first
 }
+
+type queued struct {
+	next *queued
+	line []byte
+}
+
+var queuedPool = sync.Pool{New: func() any { return new(queued) }}
 
 func newLineQueue(max int, m *Metrics) *lineQueue {
 	if max <= 0 {
 		max = defaultBuffer
 	}
-	return &lineQueue{max: max, wake: make(chan struct{}, 1), m: m}
+	return &lineQueue{max: int64(max), wake: make(chan struct{}, 1), m: m}
 }
 
-// push adds line, dropping the oldest line when the queue is full. It
+// push adds line, dropping the oldest lines when the queue is full. It
 // never blocks on the consumer.
 func (q *lineQueue) push(line []byte) {
-	q.mu.Lock()
-	if len(q.lines) >= q.max {
-		q.lines[0] = nil
-		q.lines = q.lines[1:]
-		q.m.drop(dropBufferFull)
+	if q.count.Add(1) > q.max { // counted first: the consumer never sees more than max
+		q.trim()
 	}
-	q.lines = append(q.lines, line)
-	q.mu.Unlock()
+	n := queuedPool.Get().(*queued)
+	n.line = line
+	for {
+		n.next = q.pushed.Load()
+		if q.pushed.CompareAndSwap(n.next, n) {
+			break
+		}
+	}
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
 }
 
+// trim drops the oldest lines beyond max.
+func (q *lineQueue) trim() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.collect()
+	for q.count.Load() > q.max && len(q.backlog) > 0 {
+		q.backlog[0] = nil
+		q.backlog = q.backlog[1:]
+		q.count.Add(-1)
+		q.m.drop(dropBufferFull)
+	}
+}
+
+// collect moves the pushed lines to the backlog, oldest first; q.mu is
+// held.
+func (q *lineQueue) collect() {
+	var oldest *queued
+	for n := q.pushed.Swap(nil); n != nil; {
+		next := n.next
+		n.next, oldest = oldest, n
+		n = next
+	}
+	for n := oldest; n != nil; {
+		next := n.next
+		q.backlog = append(q.backlog, n.line)
+		n.next, n.line = nil, nil
+		queuedPool.Put(n)
+		n = next
+	}
+}
+
 // take removes up to n lines (all for n <= 0), oldest first, and returns
-// them in dst's array: when it takes every line it swaps arrays with dst,
-// so that pushes wait for a swap, not a copy. A consumer that clears and
-// passes its last batch back allocates nothing.
+// them in dst's array: when it takes every line it swaps arrays with dst.
+// A consumer that clears and passes its last batch back allocates nothing.
 func (q *lineQueue) take(dst [][]byte, n int) [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if n <= 0 || n >= len(q.lines) {
-		out := q.lines
-		q.lines = dst[:0]
+	q.collect()
+	if n <= 0 || n >= len(q.backlog) {
+		out := q.backlog
+		q.backlog = dst[:0]
+		q.count.Add(-int64(len(out)))
 		return out
 	}
-	dst = append(dst[:0], q.lines[:n]...)
-	clear(q.lines[:n])
-	q.lines = q.lines[n:]
+	dst = append(dst[:0], q.backlog[:n]...)
+	clear(q.backlog[:n])
+	q.backlog = q.backlog[n:]
+	q.count.Add(-int64(n))
 	return dst
 }
 
-func (q *lineQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.lines)
-}
+// len is the number of lines queued.
+func (q *lineQueue) len() int { return int(q.count.Load()) }
 
 // writerSink writes lines to an io.Writer from its own goroutine.
 type writerSink struct {

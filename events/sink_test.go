@@ -107,7 +107,8 @@ func TestHTTPSinkFailingReceiver(t *testing.T) {
 	ts := httptest.NewServer(rc)
 	defer ts.Close()
 	m := NewMetrics(prometheus.NewPedanticRegistry())
-	s := NewHTTPSink(SinkConfig{EventsUrl: ts.URL, EventsBatchSize: 10, EventsMaxRetries: 2, RetryBackoff: time.Millisecond}, ts.Client(), m, nil)
+	// The flush interval holds the three lines until Close: one batch.
+	s := NewHTTPSink(SinkConfig{EventsUrl: ts.URL, EventsBatchSize: 10, EventsFlushInterval: time.Hour, EventsMaxRetries: 2, RetryBackoff: time.Millisecond}, ts.Client(), m, nil)
 	for i := range 3 {
 		s.Send(line(i))
 	}
@@ -294,5 +295,53 @@ func TestLineQueueReusesItsArrays(t *testing.T) {
 	rest := q.take(nil, 0)
 	if got := string(bytes.Join(append(batch, rest...), nil)); got != "bcd" {
 		t.Errorf("lines %q, want bcd: the oldest dropped, order kept", got)
+	}
+}
+
+// Concurrent pushes with a consumer: each pusher's lines come out in its
+// order, the consumer never holds more than max, and every line is either
+// taken or counted as dropped.
+func TestLineQueueConcurrentPushes(t *testing.T) {
+	const pushers, each, max = 8, 2000, 50
+	m := NewMetrics(prometheus.NewPedanticRegistry())
+	q := newLineQueue(max, m)
+	var wg sync.WaitGroup
+	for p := range pushers {
+		wg.Go(func() {
+			for i := range each {
+				q.push([]byte(fmt.Sprintf("%d %d", p, i)))
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	last := map[int]int{}
+	taken := 0
+	var batch [][]byte
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		batch = q.take(batch, 0)
+		if len(batch) > max {
+			t.Fatalf("took %d lines at once, max %d", len(batch), max)
+		}
+		for _, l := range batch {
+			var p, i int
+			fmt.Sscanf(string(l), "%d %d", &p, &i)
+			if prev, ok := last[p]; ok && i <= prev {
+				t.Fatalf("pusher %d: line %d after %d", p, i, prev)
+			}
+			last[p] = i
+		}
+		taken += len(batch)
+		clear(batch)
+	}
+	taken += len(q.take(nil, 0))
+	dropped := int(testutil.ToFloat64(m.dropped.WithLabelValues(dropBufferFull)))
+	if taken+dropped != pushers*each {
+		t.Errorf("%d taken + %d dropped, want %d", taken, dropped, pushers*each)
 	}
 }
