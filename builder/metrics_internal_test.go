@@ -117,7 +117,7 @@ func TestSharedCountsEachBuildOnce(t *testing.T) {
 	if got := testutil.ToFloat64(m.inProgress); got != 1 {
 		t.Errorf("in progress = %v with 3 clients, want 1", got)
 	}
-	release <- events.Fail(events.CauseOOM, "oom\n")
+	endBuild(t, release, events.Fail(events.CauseOOM, "oom\n"))
 	waitDone(t, logs[0])
 	if got := testutil.ToFloat64(m.buildCount.WithLabelValues("failure", "GitHub", "https://github.com/o/a")); got != 1 {
 		t.Errorf("failures = %v, want 1", got)
@@ -128,7 +128,7 @@ func TestSharedCountsEachBuildOnce(t *testing.T) {
 
 	// Another error than a Failure still ends the build, as failed.
 	log, _, _ := s.Join(t.Context(), req)
-	release <- errors.New("watch broke")
+	endBuild(t, release, errors.New("watch broke"))
 	waitDone(t, log)
 	if got := testutil.ToFloat64(m.ended.WithLabelValues("failed")); got != 1 {
 		t.Errorf("failed = %v, want 1", got)
@@ -148,6 +148,17 @@ func TestSharedCountsEachBuildOnce(t *testing.T) {
 	}
 	if total != 2 || testutil.ToFloat64(m.inProgress) != 0 {
 		t.Errorf("ended %v builds, in progress %v; want 2 and 0", total, testutil.ToFloat64(m.inProgress))
+	}
+}
+
+// endBuild hands err to the build waiting on release, failing the test
+// (not hanging it) when no build runs.
+func endBuild(t *testing.T, release chan<- error, err error) {
+	t.Helper()
+	select {
+	case release <- err:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no build is running to end")
 	}
 }
 
