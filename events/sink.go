@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/binderbuild/binderbuild/internal/units"
 )
 
 // Sink takes encoded event lines (one JSON object each, without newline).
@@ -27,7 +29,7 @@ type Sink interface {
 type SinkConfig struct {
 	EventsSink          string        `split_words:"true" default:"stdout" desc:"where launch and build events go: stdout (JSON lines), file, http or none"`
 	EventsFile          string        `split_words:"true" desc:"file the file sink appends JSON lines to (required with BINDERBUILD_EVENTS_SINK=file)"`
-	EventsFileMaxBytes  int64         `split_words:"true" default:"104857600" desc:"size in bytes at which the events file is rotated to <file>.1, <file>.2, ... (0: never)"`
+	EventsFileMaxBytes  units.Bytes   `split_words:"true" default:"100Mi" desc:"size at which the events file is rotated to <file>.1, <file>.2, ..., as a Kubernetes quantity (100Mi, 1G; 0: never)"`
 	EventsFileBackups   int           `split_words:"true" default:"5" desc:"rotated events files kept"`
 	EventsUrl           string        `split_words:"true" desc:"URL the http sink POSTs batches of JSON lines to (required with BINDERBUILD_EVENTS_SINK=http); user info in it becomes basic auth"`
 	EventsBatchSize     int           `split_words:"true" default:"100" desc:"most events in one POST of the http sink"`
@@ -74,7 +76,7 @@ func Open(cfg SinkConfig, stdout io.Writer, client *http.Client, m *Metrics, log
 	case "none":
 		return Discard{}, nil
 	case "file":
-		return NewFileSink(cfg.EventsFile, cfg.EventsFileMaxBytes, cfg.EventsFileBackups, cfg.EventsBufferSize, m, log)
+		return NewFileSink(cfg.EventsFile, int64(cfg.EventsFileMaxBytes), cfg.EventsFileBackups, cfg.EventsBufferSize, m, log)
 	case "http":
 		return NewHTTPSink(cfg, client, m, log), nil
 	default:

@@ -41,7 +41,9 @@ func TestEmbeddedRegistryConfig(t *testing.T) {
 
 func TestInvalidEmbeddedRegistryConfig(t *testing.T) {
 	for _, tc := range []struct{ value, want string }{
-		{"lots", `invalid BINDERBUILD_EMBEDDED_REGISTRY_MAX_UPLOAD_SIZE="lots": size "lots": quantities must match the regular expression`},
+		{"lots", `invalid BINDERBUILD_EMBEDDED_REGISTRY_MAX_UPLOAD_SIZE="lots": size "lots": want a Kubernetes quantity like 16Gi, 500M or 1048576`},
+		{"16GB", `invalid BINDERBUILD_EMBEDDED_REGISTRY_MAX_UPLOAD_SIZE="16GB": size "16GB": sizes are Kubernetes quantities now; write 16G`},
+		{"500m", `invalid BINDERBUILD_EMBEDDED_REGISTRY_MAX_UPLOAD_SIZE="500m": size "500m": m, u and n are thousandths`},
 		{"-1Gi", `invalid BINDERBUILD_EMBEDDED_REGISTRY_MAX_UPLOAD_SIZE="-1Gi": size "-1Gi" is negative`},
 	} {
 		t.Run(tc.value, func(t *testing.T) {

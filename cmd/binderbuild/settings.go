@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/binderbuild/binderbuild/internal/units"
 )
 
 // lookupFunc reads one environment variable; ok is false when it is unset.
@@ -122,7 +124,10 @@ func loadSettings(prefix string, spec any, lookup lookupFunc) error {
 
 // setValue parses v into f as envconfig does: text unmarshalers, strings,
 // booleans, numbers (integers in Go syntax: 0x10 is 16), durations, comma
-// lists and comma lists of key:value pairs.
+// lists and comma lists of key:value pairs. Unlike envconfig, durations may
+// also count days and weeks (30d, 2w; see units.ParseDuration), and an
+// integer with a leading zero is refused: Go syntax reads 010 as 8, the gc
+// settings once read it as 10.
 func setValue(f reflect.Value, v string) error {
 	if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		return u.UnmarshalText([]byte(v))
@@ -138,12 +143,15 @@ func setValue(f reflect.Value, v string) error {
 		f.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if f.Type() == reflect.TypeFor[time.Duration]() {
-			d, err := time.ParseDuration(v)
+			d, err := units.ParseDuration(v)
 			if err != nil {
 				return err
 			}
 			f.SetInt(int64(d))
 			return nil
+		}
+		if err := checkLeadingZero(v); err != nil {
+			return err
 		}
 		n, err := strconv.ParseInt(v, 0, f.Type().Bits())
 		if err != nil {
@@ -151,6 +159,9 @@ func setValue(f reflect.Value, v string) error {
 		}
 		f.SetInt(n)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if err := checkLeadingZero(v); err != nil {
+			return err
+		}
 		n, err := strconv.ParseUint(v, 0, f.Type().Bits())
 		if err != nil {
 			return err
@@ -168,6 +179,15 @@ func setValue(f reflect.Value, v string) error {
 		return setMap(f, v)
 	default:
 		return fmt.Errorf("unsupported setting type %s", f.Type())
+	}
+	return nil
+}
+
+// checkLeadingZero refuses integers like 010, which are octal in Go syntax.
+func checkLeadingZero(v string) error {
+	digits := strings.TrimLeft(v, "+-")
+	if len(digits) > 1 && digits[0] == '0' && digits[1] >= '0' && digits[1] <= '9' {
+		return fmt.Errorf("leading zero in %q (ambiguous: 010 is octal 8 in Go syntax); write it without, or 0o10 for octal", v)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/binderbuild/binderbuild/internal/units"
 )
 
 // TestSettingNames: every variable keeps the name envconfig gave it, so
@@ -65,6 +67,7 @@ func TestLoadSettings(t *testing.T) {
 		{"own name first", map[string]string{"P_TOKEN": "0", "OLD_TOKEN": "1"}, func(s sample) bool { return s.Token == "0" }},
 		{"empty fallback gives the default", map[string]string{"P_SPACE": "", "SPACE": ""}, func(s sample) bool { return s.Space == "default" }},
 		{"ignored", map[string]string{"P_SKIPPED": "z"}, func(s sample) bool { return s.Skipped == "" }},
+		{"days and weeks", map[string]string{"P_EVERY": "1w2d"}, func(s sample) bool { return s.Every == 9*24*time.Hour }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,11 +88,35 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{map[string]string{"P_EVERY": "soon"}, `invalid P_EVERY="soon": time: invalid duration "soon"`},
 		{map[string]string{"P_LABELS": "a:b:c"}, `invalid P_LABELS="a:b:c": invalid map item: "a:b:c"`},
 		{map[string]string{"P_SMALL": "300"}, `invalid P_SMALL="300": strconv.ParseUint: parsing "300": value out of range`},
+		{map[string]string{"P_COUNT": "010"}, `invalid P_COUNT="010": leading zero in "010" (ambiguous: 010 is octal 8 in Go syntax); write it without, or 0o10 for octal`},
+		{map[string]string{"P_SMALL": "07"}, `invalid P_SMALL="07": leading zero in "07" (ambiguous: 010 is octal 8 in Go syntax); write it without, or 0o10 for octal`},
 		{map[string]string{"P_INNER_ON": "maybe"}, `invalid P_INNER_ON="maybe": strconv.ParseBool: parsing "maybe": invalid syntax`},
 	} {
 		var s sample
 		if err := loadSettings("P", &s, mapLookup(tc.env)); err == nil || err.Error() != tc.want {
 			t.Errorf("loadSettings(%v) = %v, want %s", tc.env, err, tc.want)
+		}
+	}
+}
+
+// TestEventsFileMaxBytes: the rotation size is a Kubernetes quantity; the
+// byte counts of before keep their meaning, Go's hex and octal forms are
+// refused.
+func TestEventsFileMaxBytes(t *testing.T) {
+	for value, want := range map[string]units.Bytes{"": 100 << 20, "104857600": 100 << 20, "1Gi": 1 << 30, "500M": 500_000_000, "0": 0} {
+		env := newEnv()
+		if value != "" {
+			env.set("BINDERBUILD_EVENTS_FILE_MAX_BYTES", value)
+		}
+		if cfg, err := loadConfig(env.lookup); err != nil || cfg.EventsFileMaxBytes != want {
+			t.Errorf("BINDERBUILD_EVENTS_FILE_MAX_BYTES=%q: %d, %v; want %d", value, cfg.EventsFileMaxBytes, err, want)
+		}
+	}
+	for _, value := range []string{"0x100000", "0100", "1_000", "100MB"} {
+		env := newEnv()
+		env.set("BINDERBUILD_EVENTS_FILE_MAX_BYTES", value)
+		if _, err := loadConfig(env.lookup); err == nil || !strings.HasPrefix(err.Error(), "invalid BINDERBUILD_EVENTS_FILE_MAX_BYTES=") {
+			t.Errorf("BINDERBUILD_EVENTS_FILE_MAX_BYTES=%q: %v, want an error naming it", value, err)
 		}
 	}
 }
@@ -145,9 +172,10 @@ const settingsDocHeader = `# Settings of binderbuild serve
 Generated from the settings' struct tags by ` + "`go test ./cmd/binderbuild -run TestSettingsDoc -update-local`" + `;
 ` + "`binderbuild serve --help`" + ` prints the same table. Every setting is an
 environment variable (in the Helm chart: ` + "`extraEnv`" + `). Durations are Go
-durations (` + "`90s`, `5m`" + `), lists are comma-separated, sizes are Kubernetes
-quantities (` + "`16Gi`" + `) unless the name says bytes. Registry retention (` + "`BINDERBUILD_GC_*`" + `) is listed by
-` + "`binderbuild gc --help`" + `.
+durations (` + "`90s`, `5m`" + `) or count days and weeks (` + "`30d`, `2w`" + `), lists are
+comma-separated, sizes are Kubernetes quantities (` + "`16Gi`" + ` is 16·2³⁰ bytes, ` + "`500M`" + `
+is 500·10⁶; ` + "`m`" + ` would be thousandths, so it is refused). Registry retention
+(` + "`BINDERBUILD_GC_*`" + `) is listed by ` + "`binderbuild gc --help`" + `.
 
 `
 

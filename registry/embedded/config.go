@@ -1,10 +1,9 @@
 package embedded
 
 import (
-	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/resource"
+	"github.com/binderbuild/binderbuild/internal/units"
 )
 
 // Defaults for the zero values of Config.
@@ -20,7 +19,7 @@ const (
 // Config holds the registry's limits and schedules. The zero value of every
 // field selects its default; cmd reads them from BINDERBUILD_EMBEDDED_REGISTRY_*.
 type Config struct {
-	MaxUploadSize     Size          `split_words:"true" default:"16Gi" desc:"largest blob the embedded registry accepts, as a Kubernetes quantity (16Gi, 500M); a larger upload is refused with 413 and its data deleted"`
+	MaxUploadSize     units.Bytes   `split_words:"true" default:"16Gi" desc:"largest blob the embedded registry accepts, as a Kubernetes quantity (16Gi, 500M); a larger upload is refused with 413 and its data deleted"`
 	UploadTTL         time.Duration `split_words:"true" default:"1h" desc:"an upload to the embedded registry that gets no request for this long is discarded and its data deleted"`
 	GCInterval        time.Duration `split_words:"true" default:"1h" desc:"how often the embedded registry deletes blobs that no manifest references (it also does so right after a manifest is deleted)"`
 	GCGrace           time.Duration `split_words:"true" default:"1h" desc:"unreferenced blobs of the embedded registry uploaded, mounted or checked more recently than this are kept: they belong to a push whose manifest has not arrived yet"`
@@ -44,26 +43,4 @@ func (c Config) withDefaults() Config {
 	set(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	set(&c.IdleTimeout, DefaultIdleTimeout)
 	return c
-}
-
-// Size is a number of bytes, written as a Kubernetes quantity: 16Gi,
-// 500M, 1048576.
-type Size int64
-
-// UnmarshalText parses a Kubernetes quantity of bytes; fractions round up.
-func (s *Size) UnmarshalText(text []byte) error {
-	q, err := resource.ParseQuantity(string(text))
-	if err != nil {
-		return fmt.Errorf("size %q: %w", text, err)
-	}
-	if q.Sign() < 0 {
-		return fmt.Errorf("size %q is negative", text)
-	}
-	*s = Size(q.Value())
-	return nil
-}
-
-// String writes s as a Kubernetes quantity.
-func (s Size) String() string {
-	return resource.NewQuantity(int64(s), resource.BinarySI).String()
 }
