@@ -13,6 +13,7 @@ import (
 	"github.com/binderbuild/binderbuild/builder"
 	"github.com/binderbuild/binderbuild/events"
 	"github.com/binderbuild/binderbuild/launcher"
+	"github.com/binderbuild/binderbuild/registry/gc"
 	"github.com/binderbuild/binderbuild/repoproviders"
 	"github.com/binderbuild/binderbuild/server"
 )
@@ -41,6 +42,10 @@ type config struct {
 	RegistryInsecureHosts []string      `split_words:"true" desc:"comma list of registry hosts reached over plain HTTP, e.g. 127.0.0.1:5000"`
 	RegistryNegativeTTL   time.Duration `split_words:"true" default:"5s" desc:"how long 'image not built' answers of the registry are reused"`
 	RegistryPositiveTTL   time.Duration `split_words:"true" default:"10m" desc:"how long 'image built' answers of the registry are reused; an image deleted behind the service's back (not by its own gc schedule, which clears them) is reported as built for at most that long"`
+	// GC is registry retention (BINDERBUILD_GC_*), of `binderbuild gc` and
+	// of serve's schedule; its image prefix and insecure hosts are the ones
+	// above.
+	GC gc.Settings
 
 	Executor string `default:"auto" desc:"how images are built: kubernetes, local (containers on the engine at DOCKER_HOST, default unix:///var/run/docker.sock), or auto (kubernetes when in a cluster or KUBECONFIG is set, else local)"`
 	builder.KubeConfig
@@ -125,6 +130,9 @@ func (c config) validate() error {
 	}
 	if c.HeartbeatInterval <= 0 {
 		return fmt.Errorf("invalid BINDERBUILD_HEARTBEAT_INTERVAL=%s: must be positive", c.HeartbeatInterval)
+	}
+	if err := checkGC(c.GC); err != nil {
+		return err
 	}
 	if err := checkProviders(c.RepoProviders); err != nil {
 		return err

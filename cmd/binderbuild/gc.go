@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binderbuild/binderbuild/internal/units"
 	"github.com/binderbuild/binderbuild/registry/gc"
 )
 
@@ -44,8 +45,8 @@ Policies (combinable; an image goes if ANY policy chooses it):
                          layers shared between images counted once). After the
                          other policies, while the rest is over SIZE, delete
                          more in --aggressive order until it fits.
-                         Sizes: 500Gi, 1.5T, 200MB (Ki/Mi/Gi/Ti = 1024^n,
-                         K/M/G/T/KB/MB… = 1000^n).
+                         Sizes are Kubernetes quantities: 500Gi, 1.5T, 200M
+                         (Ki/Mi/Gi/Ti = 1024^n, k/M/G/T = 1000^n).
                          Example: --max-total-size=500Gi             (now: %s)
   --aggressive=ORDER     order of the size cap: "largest" images first, or
                          "oldest" first.                             (now: %s)
@@ -103,8 +104,8 @@ usage error.
 // gcCommand is `binderbuild gc`: list, plan, and (with --delete) delete.
 // It prints the report to stdout and returns a *gc.DeleteError after the
 // report when some deletions failed, a usageError for bad flags.
-func gcCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, err := gc.SettingsFromEnv(getenv)
+func gcCommand(ctx context.Context, args []string, lookup lookupFunc, stdout, stderr io.Writer) error {
+	s, err := gcSettings(lookup)
 	if err != nil {
 		return fmt.Errorf("gc: %w", err)
 	}
@@ -115,7 +116,7 @@ func gcCommand(ctx context.Context, args []string, getenv func(string) string, s
 	fs.Func("min-age", "", durationFlag(&s.MinAge))
 	fs.Func("keep", "", countFlag(&s.Keep))
 	fs.Func("workers", "", countFlag(&s.Workers))
-	fs.Func("max-total-size", "", func(v string) (err error) { s.MaxTotalSize, err = gc.ParseSize(v); return })
+	fs.Func("max-total-size", "", func(v string) error { return s.MaxTotalSize.UnmarshalText([]byte(v)) })
 	fs.Func("aggressive", "", func(v string) (err error) { s.Aggressive, err = gc.ParseAggressive(v); return })
 	var patterns []string
 	patternSet := false
@@ -183,6 +184,7 @@ func gcCommand(ctx context.Context, args []string, getenv func(string) string, s
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := gc.Config{Log: log}
 	if s.ProtectRunning {
+		getenv := func(k string) string { v, _ := lookup(k); return v }
 		client, ns, err := kubeClient(getenv, *kubeconfig, true, nil)
 		if err != nil {
 			return fmt.Errorf("gc: --protect-running: %w", err)
@@ -211,10 +213,43 @@ func gcCommand(ctx context.Context, args []string, getenv func(string) string, s
 	return nil
 }
 
-// durationFlag parses a gc.ParseDuration flag into d.
+// gcSettings reads the BINDERBUILD_GC_* settings and the service's
+// registry (BINDERBUILD_IMAGE_PREFIX, BINDERBUILD_REGISTRY_INSECURE_HOSTS)
+// as serve reads them.
+func gcSettings(lookup lookupFunc) (gc.Settings, error) {
+	var cfg config
+	if err := loadSettings(envPrefix, &cfg, lookup); err != nil {
+		return gc.Settings{}, err
+	}
+	s := cfg.GC
+	s.ImagePrefix, s.InsecureHosts = strings.TrimSpace(cfg.ImagePrefix), cfg.RegistryInsecureHosts
+	return s, checkGC(s)
+}
+
+// checkGC refuses negative gc settings, naming the variable; gc's
+// Validate checks the rest once the image prefix is known.
+func checkGC(s gc.Settings) error {
+	for _, c := range []struct {
+		name  string
+		value int64
+		text  string
+	}{
+		{"KEEP", int64(s.Keep), strconv.Itoa(s.Keep)},
+		{"WORKERS", int64(s.Workers), strconv.Itoa(s.Workers)},
+		{"MAX_AGE", int64(s.MaxAge), s.MaxAge.String()},
+		{"MIN_AGE", int64(s.MinAge), s.MinAge.String()},
+	} {
+		if c.value < 0 {
+			return fmt.Errorf("invalid %s_GC_%s=%s: must not be negative", envPrefix, c.name, c.text)
+		}
+	}
+	return nil
+}
+
+// durationFlag parses a units.ParseDuration flag into d.
 func durationFlag(d *time.Duration) func(string) error {
 	return func(v string) (err error) {
-		*d, err = gc.ParseDuration(v)
+		*d, err = units.ParseDuration(v)
 		return err
 	}
 }
@@ -235,7 +270,7 @@ func durationOrOff(d time.Duration) string {
 	if d == 0 {
 		return "0, off"
 	}
-	return gc.FormatDuration(d)
+	return units.FormatDuration(d)
 }
 
 func countOrOff(n int) string {
@@ -245,11 +280,11 @@ func countOrOff(n int) string {
 	return strconv.Itoa(n)
 }
 
-func sizeOrOff(n int64) string {
+func sizeOrOff(n units.Bytes) string {
 	if n == 0 {
 		return "0, off"
 	}
-	return gc.FormatSize(n)
+	return n.String()
 }
 
 func quoteOr(s, alt string) string {

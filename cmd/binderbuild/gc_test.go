@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -96,10 +97,8 @@ func gcExists(t *testing.T, host string, im *gcImage) bool {
 	return false
 }
 
-// gcEnv is a getenv over m.
-func gcEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
+// gcEnv is a lookup over m.
+func gcEnv(m map[string]string) lookupFunc { return mapLookup(m) }
 
 // gcImages are five images from 60 days to 36 hours old under the prefix
 // "<host>/binder/r2d-", and one outside it.
@@ -126,7 +125,7 @@ func TestGCHelp(t *testing.T) {
 		help := stdout.String()
 		for _, want := range []string{
 			"DRY RUN IS THE DEFAULT", "--max-age=DURATION", "30d, 12h, 90m, 2w", "(now: 30d)", "--keep=N",
-			"--max-total-size=SIZE", "500Gi, 1.5T, 200MB", "--aggressive=ORDER", `"largest"`, `"oldest"`,
+			"--max-total-size=SIZE", "500Gi, 1.5T, 200M", "--aggressive=ORDER", `"largest"`, `"oldest"`,
 			"--pattern=REGEXP", "--purge", "--confirm-purge=PREFIX", "--min-age=DURATION", "--protect-running",
 			"--delete", "--workers=N", "--json", "--image-prefix", "--insecure-registry", "its own garbage collection",
 			"BINDERBUILD_GC_PATTERNS", "BINDERBUILD_GC_SCHEDULE", "Examples:",
@@ -151,7 +150,9 @@ func TestGCUsageErrors(t *testing.T) {
 		{"bad duration", []string{"--min-age=soon"}, env, "min-age"},
 		{"negative duration", []string{"--max-age=-1d"}, env, "max-age"},
 		{"bad size", []string{"--max-total-size=lots"}, env, "max-total-size"},
-		{"bad size unit", []string{"--max-total-size=10Gb"}, env, "unknown unit"},
+		{"bad size unit", []string{"--max-total-size=10Gb"}, env, "want a Kubernetes quantity"},
+		{"size in old units", []string{"--max-total-size=10GB"}, env, `size "10GB": sizes are Kubernetes quantities now; write 10G`},
+		{"negative Go duration", []string{"--max-age=-1h"}, env, "max-age"},
 		{"bad aggressive", []string{"--aggressive=smallest"}, env, `"largest" or "oldest"`},
 		{"negative keep", []string{"--keep=-1"}, env, "keep"},
 		{"bad workers", []string{"--workers=many"}, env, "workers"},
@@ -403,4 +404,77 @@ users: [{name: test, user: {token: not-a-secret}}]
 	if len(paths) == 0 {
 		t.Errorf("the API server was never asked for pods")
 	}
+}
+
+// TestGCSettings: the BINDERBUILD_GC_* variables of the chart and of
+// operators keep their names and meanings now that serve's loader reads
+// them; sizes of the old syntax that quantities spell differently are
+// refused with the spelling to use.
+func TestGCSettings(t *testing.T) {
+	t.Parallel()
+	defaults := gc.Settings{Aggressive: gc.Largest, MinAge: time.Hour, Workers: 8}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    gc.Settings
+		wantErr string
+	}{
+		{name: "defaults", want: defaults},
+		{
+			name: "everything",
+			env: map[string]string{
+				"BINDERBUILD_IMAGE_PREFIX":            " reg.example/binder/r2d-",
+				"BINDERBUILD_REGISTRY_INSECURE_HOSTS": "reg.example,10.0.0.1:5000",
+				"BINDERBUILD_GC_MAX_AGE":              "30d",
+				"BINDERBUILD_GC_KEEP":                 "3",
+				"BINDERBUILD_GC_MAX_TOTAL_SIZE":       "500Gi",
+				"BINDERBUILD_GC_AGGRESSIVE":           "OLDEST",
+				"BINDERBUILD_GC_PATTERNS":             "ci-2drepos, ^x,",
+				"BINDERBUILD_GC_MIN_AGE":              "2h",
+				"BINDERBUILD_GC_PROTECT_RUNNING":      "true",
+				"BINDERBUILD_GC_NAMESPACE":            "binder",
+				"BINDERBUILD_GC_WORKERS":              "16",
+				"BINDERBUILD_GC_DELETE":               "1",
+				"BINDERBUILD_GC_SCHEDULE":             " @every 6h",
+			},
+			want: gc.Settings{
+				ImagePrefix: "reg.example/binder/r2d-", InsecureHosts: []string{"reg.example", "10.0.0.1:5000"},
+				MaxAge: 30 * 24 * time.Hour, Keep: 3, MaxTotalSize: 500 << 30, Aggressive: gc.Oldest,
+				Patterns: []string{"ci-2drepos", "^x"}, MinAge: 2 * time.Hour, ProtectRunning: true,
+				Namespace: "binder", Workers: 16, Delete: true, Schedule: "@every 6h",
+			},
+		},
+		{name: "min age off", env: map[string]string{"BINDERBUILD_GC_MIN_AGE": "0"}, want: gc.Settings{Aggressive: gc.Largest, Workers: 8}},
+		{name: "decimal size", env: map[string]string{"BINDERBUILD_GC_MAX_TOTAL_SIZE": "1.5T"}, want: with(defaults, func(s *gc.Settings) { s.MaxTotalSize = 1_500_000_000_000 })},
+		{name: "old GB", env: map[string]string{"BINDERBUILD_GC_MAX_TOTAL_SIZE": "10GB"}, wantErr: `invalid BINDERBUILD_GC_MAX_TOTAL_SIZE="10GB": size "10GB": sizes are Kubernetes quantities now; write 10G`},
+		{name: "old GiB", env: map[string]string{"BINDERBUILD_GC_MAX_TOTAL_SIZE": "500GiB"}, wantErr: "write 500Gi"},
+		{name: "milli", env: map[string]string{"BINDERBUILD_GC_MAX_TOTAL_SIZE": "500m"}, wantErr: "thousandths"},
+		{name: "octal", env: map[string]string{"BINDERBUILD_GC_KEEP": "010"}, wantErr: `invalid BINDERBUILD_GC_KEEP="010": leading zero`},
+		{name: "negative keep", env: map[string]string{"BINDERBUILD_GC_KEEP": "-1"}, wantErr: `invalid BINDERBUILD_GC_KEEP=-1: must not be negative`},
+		{name: "negative age", env: map[string]string{"BINDERBUILD_GC_MAX_AGE": "-1h"}, wantErr: `invalid BINDERBUILD_GC_MAX_AGE=-1h0m0s: must not be negative`},
+		{name: "no unit", env: map[string]string{"BINDERBUILD_GC_MAX_AGE": "30"}, wantErr: `invalid BINDERBUILD_GC_MAX_AGE="30"`},
+		{name: "order", env: map[string]string{"BINDERBUILD_GC_AGGRESSIVE": "smallest"}, wantErr: `invalid BINDERBUILD_GC_AGGRESSIVE="smallest"`},
+		{name: "pattern", env: map[string]string{"BINDERBUILD_GC_PATTERNS": "("}, wantErr: `invalid BINDERBUILD_GC_PATTERNS="("`},
+		{name: "delete", env: map[string]string{"BINDERBUILD_GC_DELETE": "yes please"}, wantErr: `invalid BINDERBUILD_GC_DELETE="yes please"`},
+		{name: "schedule", env: map[string]string{"BINDERBUILD_GC_SCHEDULE": "sometimes"}, wantErr: `invalid BINDERBUILD_GC_SCHEDULE="sometimes"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := gcSettings(mapLookup(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("gcSettings() = %+v, %v; want an error containing %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("gcSettings() = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func with(s gc.Settings, mod func(*gc.Settings)) gc.Settings {
+	mod(&s)
+	return s
 }

@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, lookup lookupFunc, stdout, stderr i
 	case "serve":
 		return serve(ctx, args[1:], lookup, stdout, stderr)
 	case "gc":
-		return gcCommand(ctx, args[1:], getenv, stdout, stderr)
+		return gcCommand(ctx, args[1:], lookup, stdout, stderr)
 	case "build":
 		return buildCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "upgrades":

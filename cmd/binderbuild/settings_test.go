@@ -175,7 +175,7 @@ environment variable (in the Helm chart: ` + "`extraEnv`" + `). Durations are Go
 durations (` + "`90s`, `5m`" + `) or count days and weeks (` + "`30d`, `2w`" + `), lists are
 comma-separated, sizes are Kubernetes quantities (` + "`16Gi`" + ` is 16·2³⁰ bytes, ` + "`500M`" + `
 is 500·10⁶; ` + "`m`" + ` would be thousandths, so it is refused). Registry retention
-(` + "`BINDERBUILD_GC_*`" + `) is listed by ` + "`binderbuild gc --help`" + `.
+(` + "`BINDERBUILD_GC_*`" + `) is also the setting of ` + "`binderbuild gc`" + ` (see its ` + "`--help`" + `).
 
 `
 

@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-
-	"github.com/binderbuild/binderbuild/registry/gc"
 )
 
 // unusedSetting is a BINDERBUILD_* variable serve received but does not use.
@@ -44,10 +42,11 @@ func unusedSettings(cfg config, environ []string) []unusedSetting {
 		if !strings.HasPrefix(name, envPrefix+"_") {
 			continue
 		}
+		const gcSchedule = envPrefix + "_GC_SCHEDULE"
 		switch {
 		case strings.HasPrefix(name, envPrefix+"_GC_"):
-			if name != gc.EnvSchedule && strings.TrimSpace(env[gc.EnvSchedule]) == "" {
-				out = append(out, unusedSetting{name, gc.EnvSchedule + " is not set: the service runs no registry gc"})
+			if name != gcSchedule && strings.TrimSpace(env[gcSchedule]) == "" {
+				out = append(out, unusedSetting{name, gcSchedule + " is not set: the service runs no registry gc"})
 			}
 		case strings.HasPrefix(name, envPrefix+"_UPGRADES_"):
 			const schedule = envPrefix + "_UPGRADES_SCHEDULE"

@@ -59,7 +59,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	if c, ok := images.(*registry.Checker); ok {
 		forget = c.Forget
 	}
-	if err := startGC(ctx, getenv, kube, cfg.BuildNamespace, reg, forget, log); err != nil {
+	if err := startGC(ctx, cfg, kube, reg, forget, log); err != nil {
 		return nil, err
 	}
 	if err := startUpgrades(ctx, getenv, log); err != nil {
@@ -198,20 +198,22 @@ func newImageChecker(cfg config, getenv func(string) string, reg prometheus.Regi
 	return checker, []server.HealthCheck{{Service: "Docker registry", Check: checker.Check}}, nil
 }
 
-// startGC runs registry retention on BINDERBUILD_GC_SCHEDULE, when set.
-func startGC(ctx context.Context, getenv func(string) string, kube kubernetes.Interface, ns string, reg prometheus.Registerer, forget func(), log *slog.Logger) error {
-	settings, err := gc.SettingsFromEnv(getenv)
-	if err != nil || settings.Schedule == "" {
-		return err
+// startGC runs registry retention on BINDERBUILD_GC_SCHEDULE, when set,
+// in the registry of cfg (the embedded one when serve started it).
+func startGC(ctx context.Context, cfg config, kube kubernetes.Interface, reg prometheus.Registerer, forget func(), log *slog.Logger) error {
+	settings := cfg.GC
+	if settings.Schedule == "" {
+		return nil
 	}
-	cfg := gc.Config{Metrics: gc.NewMetrics(reg), Log: log}
+	settings.ImagePrefix, settings.InsecureHosts = cfg.ImagePrefix, cfg.RegistryInsecureHosts
+	gcCfg := gc.Config{Metrics: gc.NewMetrics(reg), Log: log}
 	if settings.ProtectRunning {
 		if kube == nil {
-			return fmt.Errorf("%s needs a Kubernetes cluster to see which images running pods use", gc.EnvProtectRunning)
+			return fmt.Errorf("%s_GC_PROTECT_RUNNING needs a Kubernetes cluster to see which images running pods use", envPrefix)
 		}
-		cfg.Pods = gc.NewKubernetesPods(kube, ns)
+		gcCfg.Pods = gc.NewKubernetesPods(kube, cfg.BuildNamespace)
 	}
-	collector, err := gc.New(cfg)
+	collector, err := gc.New(gcCfg)
 	if err != nil {
 		return err
 	}

@@ -316,7 +316,7 @@ func TestNewSchedulerRejects(t *testing.T) {
 		}
 	}
 	for _, spec := range []string{"@daily", "@hourly", "@every 6h", "0 3 * * *", "CRON_TZ=Europe/Berlin 30 2 * * 0"} {
-		if _, err := NewScheduler(c, Settings{ImagePrefix: "r.example/b-", Schedule: spec}, nil); err != nil {
+		if _, err := NewScheduler(c, Settings{ImagePrefix: "r.example/b-", Schedule: Schedule(spec)}, nil); err != nil {
 			t.Errorf("NewScheduler(%q) = %v, want nil", spec, err)
 		}
 	}

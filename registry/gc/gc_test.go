@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/binderbuild/binderbuild/internal/testregistry"
+	"github.com/binderbuild/binderbuild/internal/units"
 )
 
 func TestList(t *testing.T) {
@@ -134,30 +135,30 @@ func TestPolicies(t *testing.T) {
 		},
 		{
 			name:        "size cap, largest first, one image enough",
-			settings:    Settings{MaxTotalSize: f.total() - size("b1"), Aggressive: Largest},
+			settings:    Settings{MaxTotalSize: units.Bytes(f.total() - size("b1")), Aggressive: Largest},
 			wantDelete:  []string{"b1"},
 			wantReasons: map[string][]string{"b1": {PolicySizeCap}},
 			wantFreed:   size("b1"),
 		},
 		{
 			name:       "size cap, largest first, two images",
-			settings:   Settings{MaxTotalSize: f.total() - size("b1") - 1, Aggressive: Largest},
+			settings:   Settings{MaxTotalSize: units.Bytes(f.total() - size("b1") - 1), Aggressive: Largest},
 			wantDelete: []string{"b1", "d1"},
 			wantFreed:  size("b1", "d1"),
 		},
 		{
 			name:       "size cap, oldest first",
-			settings:   Settings{MaxTotalSize: f.total() - 1, Aggressive: Oldest},
+			settings:   Settings{MaxTotalSize: units.Bytes(f.total() - 1), Aggressive: Oldest},
 			wantDelete: []string{"a1"},
 		},
 		{
 			name:       "size cap, oldest first, two images",
-			settings:   Settings{MaxTotalSize: f.total() - size("a1") - 1, Aggressive: Oldest},
+			settings:   Settings{MaxTotalSize: units.Bytes(f.total() - size("a1") - 1), Aggressive: Oldest},
 			wantDelete: []string{"a1", "d1"},
 		},
 		{
 			name:       "size cap after max age",
-			settings:   Settings{MaxAge: 30 * day, MaxTotalSize: f.total() - size("a1", "b1", "d1") - 1, Aggressive: Oldest},
+			settings:   Settings{MaxAge: 30 * day, MaxTotalSize: units.Bytes(f.total() - size("a1", "b1", "d1") - 1), Aggressive: Oldest},
 			wantDelete: []string{"a1", "a2", "b1", "d1"},
 			wantReasons: map[string][]string{
 				"a1": {PolicyMaxAge}, "a2": {PolicySizeCap},
@@ -165,7 +166,7 @@ func TestPolicies(t *testing.T) {
 		},
 		{
 			name:          "size cap skips a running image",
-			settings:      Settings{MaxTotalSize: f.total() - 1, Aggressive: Largest, ProtectRunning: true},
+			settings:      Settings{MaxTotalSize: units.Bytes(f.total() - 1), Aggressive: Largest, ProtectRunning: true},
 			running:       map[string]bool{f.host + "/binder/r2d-beta-bbbbbb:b1": true},
 			wantDelete:    []string{"d1"},
 			wantProtected: []string{"b1"},

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/binderbuild/binderbuild/internal/units"
 )
 
 // Policy and protection names, as they appear in Reason.Policy.
@@ -148,7 +150,7 @@ func (p *planner) choose(patterns []*regexp.Regexp) {
 			p.reasons[i] = append(p.reasons[i], Reason{PolicyPurge, "everything under " + s.ImagePrefix})
 		}
 		if s.MaxAge > 0 && !img.Created.IsZero() && age > s.MaxAge {
-			p.reasons[i] = append(p.reasons[i], Reason{PolicyMaxAge, fmt.Sprintf("created %s ago, over %s", FormatAge(age), FormatDuration(s.MaxAge))})
+			p.reasons[i] = append(p.reasons[i], Reason{PolicyMaxAge, fmt.Sprintf("created %s ago, over %s", FormatAge(age), units.FormatDuration(s.MaxAge))})
 		}
 		for _, re := range patterns {
 			if tag, ok := matchTag(re, img); ok {
@@ -168,7 +170,7 @@ func (p *planner) protect(run runSet) {
 		case img.Created.IsZero():
 			p.protections[i] = append(p.protections[i], Reason{ProtectMinAge, "creation time unknown"})
 		case age < minAge:
-			p.protections[i] = append(p.protections[i], Reason{ProtectMinAge, fmt.Sprintf("created %s ago, under %s", FormatAge(age), FormatDuration(minAge))})
+			p.protections[i] = append(p.protections[i], Reason{ProtectMinAge, fmt.Sprintf("created %s ago, under %s", FormatAge(age), units.FormatDuration(minAge))})
 		}
 		if ref, ok := run.uses(img); ok {
 			p.protections[i] = append(p.protections[i], Reason{ProtectRunning, "used by a running pod (" + ref + ")"})
@@ -219,7 +221,7 @@ func (p *planner) countKept() {
 // capSize applies MaxTotalSize: while the kept images exceed it, it
 // chooses the largest (or oldest) kept image; protected ones stay.
 func (p *planner) capSize() {
-	limit := p.s.MaxTotalSize
+	limit := int64(p.s.MaxTotalSize)
 	if limit <= 0 || p.remaining <= limit {
 		return
 	}
@@ -271,8 +273,8 @@ func (p *planner) plan() Plan {
 		TotalBytes:     total,
 		FreedBytes:     total - p.remaining,
 		RemainingBytes: p.remaining,
-		MaxTotalSize:   p.s.MaxTotalSize,
-		OverCap:        p.s.MaxTotalSize > 0 && p.remaining > p.s.MaxTotalSize,
+		MaxTotalSize:   int64(p.s.MaxTotalSize),
+		OverCap:        p.s.MaxTotalSize > 0 && p.remaining > int64(p.s.MaxTotalSize),
 		kept:           p.kept,
 	}
 	inCap := make(map[int]bool, len(p.capOrder))

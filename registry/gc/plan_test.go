@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/binderbuild/binderbuild/internal/units"
 )
 
 // synth returns an image of blobs (digest → size) created at created.
@@ -161,7 +163,7 @@ func BenchmarkNewPlan(b *testing.B) {
 		inv.Images = append(inv.Images, synth(repo, fmt.Sprintf("d%d", i), now.Add(-time.Duration(i%90)*day), blobs, "t"))
 		total += blobs[fmt.Sprintf("l%d", i)]
 	}
-	s := Settings{ImagePrefix: "reg.example/b/", MaxAge: 60 * day, Keep: 3, Patterns: []string{"repo-0001"}, MinAge: time.Hour, MaxTotalSize: total / 3}
+	s := Settings{ImagePrefix: "reg.example/b/", MaxAge: 60 * day, Keep: 3, Patterns: []string{"repo-0001"}, MinAge: time.Hour, MaxTotalSize: units.Bytes(total / 3)}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := NewPlan(inv, s, nil, now); err != nil {

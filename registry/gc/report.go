@@ -6,9 +6,11 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/binderbuild/binderbuild/internal/units"
 )
 
-// MarshalJSON writes durations as ParseDuration strings ("30d") instead of
+// MarshalJSON writes durations as units.ParseDuration strings ("30d") instead of
 // nanoseconds; ConfirmPurge is never written.
 func (s Settings) MarshalJSON() ([]byte, error) {
 	type plain Settings
@@ -16,7 +18,7 @@ func (s Settings) MarshalJSON() ([]byte, error) {
 		plain
 		MaxAge string `json:"max_age"`
 		MinAge string `json:"min_age"`
-	}{plain(s), FormatDuration(s.MaxAge), FormatDuration(s.MinAge)})
+	}{plain(s), units.FormatDuration(s.MaxAge), units.FormatDuration(s.MinAge)})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -32,12 +34,12 @@ func (s *Settings) UnmarshalJSON(b []byte) error {
 	}
 	var err error
 	if aux.MaxAge != "" {
-		if s.MaxAge, err = ParseDuration(aux.MaxAge); err != nil {
+		if s.MaxAge, err = units.ParseDuration(aux.MaxAge); err != nil {
 			return fmt.Errorf("max_age: %w", err)
 		}
 	}
 	if aux.MinAge != "" {
-		if s.MinAge, err = ParseDuration(aux.MinAge); err != nil {
+		if s.MinAge, err = units.ParseDuration(aux.MinAge); err != nil {
 			return fmt.Errorf("min_age: %w", err)
 		}
 	}
@@ -145,7 +147,7 @@ func describePolicies(s Settings) string {
 		p = append(p, "purge everything")
 	}
 	if s.MaxAge > 0 {
-		p = append(p, "max-age "+FormatDuration(s.MaxAge))
+		p = append(p, "max-age "+units.FormatDuration(s.MaxAge))
 	}
 	if s.Keep > 0 {
 		p = append(p, fmt.Sprintf("keep newest %d per repository", s.Keep))
@@ -155,7 +157,7 @@ func describePolicies(s Settings) string {
 		if aggr == "" {
 			aggr = DefaultAggressive
 		}
-		p = append(p, fmt.Sprintf("max-total-size %s (%s first)", FormatSize(s.MaxTotalSize), aggr))
+		p = append(p, fmt.Sprintf("max-total-size %s (%s first)", FormatSize(int64(s.MaxTotalSize)), aggr))
 	}
 	for _, re := range s.Patterns {
 		p = append(p, fmt.Sprintf("pattern %q", re))
@@ -170,7 +172,7 @@ func describePolicies(s Settings) string {
 func describeProtections(s Settings) string {
 	var p []string
 	if s.MinAge > 0 {
-		p = append(p, "min-age "+FormatDuration(s.MinAge))
+		p = append(p, "min-age "+units.FormatDuration(s.MinAge))
 	}
 	if s.ProtectRunning {
 		p = append(p, "images of running pods")

@@ -34,11 +34,11 @@ type Scheduler struct {
 // startup rather than at the first run.
 func NewScheduler(c *Collector, s Settings, log *slog.Logger) (*Scheduler, error) {
 	if s.Schedule == "" {
-		return nil, &SettingError{Name: EnvSchedule, Value: "", Err: errors.New("empty schedule")}
+		return nil, &SettingError{Name: "schedule", Value: "", Err: errors.New("empty schedule")}
 	}
-	sched, err := ParseSchedule(s.Schedule)
+	sched, err := ParseSchedule(string(s.Schedule))
 	if err != nil {
-		return nil, &SettingError{Name: EnvSchedule, Value: s.Schedule, Err: err}
+		return nil, &SettingError{Name: "schedule", Value: string(s.Schedule), Err: err}
 	}
 	if s.Purge {
 		return nil, errors.New("gc schedule: purge is only allowed from the command line")

@@ -1,16 +1,18 @@
 package gc
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/binderbuild/binderbuild/internal/units"
 )
 
 // Aggressive is the order in which the size cap picks images once the
@@ -25,86 +27,111 @@ const (
 	Oldest Aggressive = "oldest"
 )
 
-// Defaults of Settings, applied by SettingsFromEnv when a variable is unset
-// or empty.
-const (
-	DefaultAggressive = Largest
-	DefaultMinAge     = time.Hour
-	DefaultWorkers    = 8
-)
+// DefaultAggressive is the order of the size cap when Settings.Aggressive
+// is empty.
+const DefaultAggressive = Largest
 
-// Environment variables read by SettingsFromEnv. The image prefix and the
-// insecure hosts are the service's own registry settings.
-const (
-	EnvImagePrefix    = "BINDERBUILD_IMAGE_PREFIX"
-	EnvInsecureHosts  = "BINDERBUILD_REGISTRY_INSECURE_HOSTS"
-	EnvMaxAge         = "BINDERBUILD_GC_MAX_AGE"
-	EnvKeep           = "BINDERBUILD_GC_KEEP"
-	EnvMaxTotalSize   = "BINDERBUILD_GC_MAX_TOTAL_SIZE"
-	EnvAggressive     = "BINDERBUILD_GC_AGGRESSIVE"
-	EnvPatterns       = "BINDERBUILD_GC_PATTERNS"
-	EnvMinAge         = "BINDERBUILD_GC_MIN_AGE"
-	EnvProtectRunning = "BINDERBUILD_GC_PROTECT_RUNNING"
-	EnvNamespace      = "BINDERBUILD_GC_NAMESPACE"
-	EnvWorkers        = "BINDERBUILD_GC_WORKERS"
-	EnvDelete         = "BINDERBUILD_GC_DELETE"
-	EnvSchedule       = "BINDERBUILD_GC_SCHEDULE"
-)
+// EnvImagePrefix names the image prefix in errors: gc takes the service's
+// own BINDERBUILD_IMAGE_PREFIX.
+const EnvImagePrefix = "BINDERBUILD_IMAGE_PREFIX"
 
 // Settings are the policy values of one collection. The CLI (`binderbuild
-// gc`), the Helm CronJob and the in-service schedule all start from
-// SettingsFromEnv, so they take the same BINDERBUILD_GC_* variables. A zero
+// gc`), the Helm CronJob and the in-service schedule all read them with
+// cmd's settings loader, as BINDERBUILD_GC_* variables named after the
+// fields (the tags are envconfig's; default and desc feed the docs). A zero
 // value of a policy field switches that policy off.
 type Settings struct {
 	// ImagePrefix is the service's image_prefix, registry host included
 	// (e.g. "registry.example.com/binder/r2d-"). Every repository of that
 	// registry whose full name starts with it is collected; it may end in
 	// the middle of a repository name. Lower-cased, "_" replaced by "-",
-	// as image names are. Required.
-	ImagePrefix string `json:"image_prefix"`
+	// as image names are. Required; the caller copies the service's.
+	ImagePrefix string `json:"image_prefix" ignored:"true"`
 	// InsecureHosts lists registry hosts reached over plain HTTP
-	// (name.Insecure). Loopback and RFC 1918 hosts use HTTP anyway.
-	InsecureHosts []string `json:"insecure_hosts,omitempty"`
+	// (name.Insecure). Loopback and RFC 1918 hosts use HTTP anyway. The
+	// caller copies the service's.
+	InsecureHosts []string `json:"insecure_hosts,omitempty" ignored:"true"`
 
 	// MaxAge deletes images created longer ago than this. 0: off.
-	MaxAge time.Duration `json:"max_age"`
+	MaxAge time.Duration `json:"max_age" split_words:"true" default:"0" desc:"registry gc: delete images created longer ago than this, e.g. 30d, 2w, 12h (0: off)"`
 	// Keep deletes all but the newest Keep images of each repository.
 	// It is a deletion policy, not a protection. 0: off.
-	Keep int `json:"keep"`
+	Keep int `json:"keep" default:"0" desc:"registry gc: delete all but the newest N images of each repository, a policy, not a protection (0: off)"`
 	// MaxTotalSize caps the bytes under the prefix (compressed, shared
 	// layers counted once): while the images left by the other policies
 	// exceed it, the next image in Aggressive order is deleted. 0: off.
-	MaxTotalSize int64 `json:"max_total_size"`
+	MaxTotalSize units.Bytes `json:"max_total_size" split_words:"true" default:"0" desc:"registry gc: a budget for the images under the prefix (compressed, shared layers once), as a Kubernetes quantity (500Gi, 1T); while over it, images go in BINDERBUILD_GC_AGGRESSIVE order (0: off)"`
 	// Aggressive is the order of the size cap. Default Largest.
-	Aggressive Aggressive `json:"aggressive"`
+	Aggressive Aggressive `json:"aggressive" default:"largest" desc:"registry gc: order of the size cap, largest or oldest images first"`
 	// Patterns are regular expressions (RE2, unanchored) matched against
 	// "repository:tag" (registry host included); a match deletes the image.
-	Patterns []string `json:"patterns,omitempty"`
+	Patterns Patterns `json:"patterns,omitempty" desc:"registry gc: comma list of regular expressions (RE2, unanchored) matched against repository:tag, registry host included; a match deletes the image"`
 	// Purge deletes every image under the prefix. It is refused unless
 	// ConfirmPurge equals ImagePrefix exactly. Never read from the
 	// environment.
-	Purge bool `json:"purge"`
+	Purge bool `json:"purge" ignored:"true"`
 	// ConfirmPurge must repeat ImagePrefix for Purge to run.
-	ConfirmPurge string `json:"-"`
+	ConfirmPurge string `json:"-" ignored:"true"`
 
 	// MinAge protects images younger than this from every policy, purge
 	// included. Default 1h; 0: off.
-	MinAge time.Duration `json:"min_age"`
+	MinAge time.Duration `json:"min_age" split_words:"true" default:"1h" desc:"registry gc: never delete images younger than this, nor images of unknown age (0: off)"`
 	// ProtectRunning protects images used by pods that are pending or
 	// running (Config.Pods answers which).
-	ProtectRunning bool `json:"protect_running"`
+	ProtectRunning bool `json:"protect_running" split_words:"true" default:"false" desc:"registry gc: never delete images that pending or running pods use (needs the Kubernetes API)"`
 	// Namespace is where ProtectRunning looks for pods; "" lets the caller
 	// choose (the CLI uses the kubeconfig's or the pod's namespace).
-	Namespace string `json:"namespace,omitempty"`
+	Namespace string `json:"namespace,omitempty" desc:"registry gc: namespace of the pods of BINDERBUILD_GC_PROTECT_RUNNING, for binderbuild gc (default: the kubeconfig's or the pod's); the schedule of serve looks in the build namespace"`
 
 	// Workers bounds the concurrent registry requests of listing and
 	// deleting. Default 8.
-	Workers int `json:"workers"`
+	Workers int `json:"workers" default:"8" desc:"registry gc: concurrent registry requests"`
 	// Delete carries out the plan; without it a collection is a dry run.
-	Delete bool `json:"delete"`
-	// Schedule is the in-service schedule (cron expression, "@daily",
-	// "@hourly", "@every 6h"); "" means no schedule. Only Scheduler uses it.
-	Schedule string `json:"schedule,omitempty"`
+	Delete bool `json:"delete" default:"false" desc:"registry gc: delete for real; false: a dry run that only reports"`
+	// Schedule is the in-service schedule (see ParseSchedule); "" means
+	// no schedule. Only Scheduler uses it.
+	Schedule Schedule `json:"schedule,omitempty" desc:"registry gc schedule of binderbuild serve: a cron expression (0 3 * * *), @daily, @hourly or @every 6h; empty: none (the chart's CronJob runs binderbuild gc instead)"`
+}
+
+// Patterns are regular expressions. As a setting they are a comma list:
+// spaces around items are trimmed and blank items dropped (an empty
+// expression would match every image), and each must compile.
+type Patterns []string
+
+// UnmarshalText parses a comma list of regular expressions.
+func (p *Patterns) UnmarshalText(text []byte) error {
+	var out Patterns
+	for _, item := range strings.Split(string(text), ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		if _, err := regexp.Compile(item); err != nil {
+			return err
+		}
+		out = append(out, item)
+	}
+	*p = out
+	return nil
+}
+
+// UnmarshalJSON reads a JSON list, as Settings are written.
+func (p *Patterns) UnmarshalJSON(b []byte) error {
+	return json.Unmarshal(b, (*[]string)(p))
+}
+
+// Schedule is a gc schedule (see ParseSchedule); "" is none.
+type Schedule string
+
+// UnmarshalText checks the schedule; spaces around it are trimmed.
+func (s *Schedule) UnmarshalText(text []byte) error {
+	v := strings.TrimSpace(string(text))
+	if v != "" {
+		if _, err := ParseSchedule(v); err != nil {
+			return err
+		}
+	}
+	*s = Schedule(v)
+	return nil
 }
 
 // SettingError is an invalid setting. Name is the variable or flag that
@@ -127,54 +154,6 @@ func (e *SettingError) Unwrap() error { return e.Err }
 // Settings.ConfirmPurge equal to the image prefix.
 var ErrPurgeNotConfirmed = errors.New("purge not confirmed: the confirmation must equal the image prefix exactly")
 
-// SettingsFromEnv reads Settings from BINDERBUILD_GC_* variables (and
-// BINDERBUILD_IMAGE_PREFIX, BINDERBUILD_REGISTRY_INSECURE_HOSTS) through
-// getenv. Unset or empty variables take the defaults. An unparsable value is
-// a *SettingError naming the variable. Purge is never read from the
-// environment. The result is not validated: call Validate after applying
-// flags.
-func SettingsFromEnv(getenv func(string) string) (Settings, error) {
-	s := Settings{
-		ImagePrefix:   strings.TrimSpace(getenv(EnvImagePrefix)),
-		InsecureHosts: splitList(getenv(EnvInsecureHosts)),
-		Aggressive:    DefaultAggressive,
-		MinAge:        DefaultMinAge,
-		Workers:       DefaultWorkers,
-		Patterns:      splitList(getenv(EnvPatterns)),
-		Namespace:     strings.TrimSpace(getenv(EnvNamespace)),
-		Schedule:      strings.TrimSpace(getenv(EnvSchedule)),
-	}
-	var errs []error
-	set := func(name string, parse func(string) error) {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return
-		}
-		if err := parse(v); err != nil {
-			errs = append(errs, &SettingError{Name: name, Value: v, Err: err})
-		}
-	}
-	set(EnvMaxAge, func(v string) (err error) { s.MaxAge, err = ParseDuration(v); return })
-	set(EnvMinAge, func(v string) (err error) { s.MinAge, err = ParseDuration(v); return })
-	set(EnvKeep, func(v string) (err error) { s.Keep, err = parseCount(v); return })
-	set(EnvWorkers, func(v string) (err error) { s.Workers, err = parseCount(v); return })
-	set(EnvMaxTotalSize, func(v string) (err error) { s.MaxTotalSize, err = ParseSize(v); return })
-	set(EnvAggressive, func(v string) (err error) { s.Aggressive, err = ParseAggressive(v); return })
-	set(EnvProtectRunning, func(v string) (err error) { s.ProtectRunning, err = strconv.ParseBool(v); return })
-	set(EnvDelete, func(v string) (err error) { s.Delete, err = strconv.ParseBool(v); return })
-	for _, p := range s.Patterns {
-		if _, err := regexp.Compile(p); err != nil {
-			errs = append(errs, &SettingError{Name: EnvPatterns, Value: p, Err: err})
-		}
-	}
-	if s.Schedule != "" {
-		if _, err := ParseSchedule(s.Schedule); err != nil {
-			errs = append(errs, &SettingError{Name: EnvSchedule, Value: s.Schedule, Err: err})
-		}
-	}
-	return s, errors.Join(errs...)
-}
-
 // Validate checks s before a collection: a prefix is set and names a
 // repository, counts are not negative, patterns compile, and purge is
 // confirmed (an error wrapping ErrPurgeNotConfirmed otherwise).
@@ -190,7 +169,7 @@ func (s Settings) Validate() error {
 	case s.Keep < 0:
 		return &SettingError{Name: "keep", Value: strconv.Itoa(s.Keep), Err: errors.New("negative")}
 	case s.MaxTotalSize < 0:
-		return &SettingError{Name: "max-total-size", Value: strconv.FormatInt(s.MaxTotalSize, 10), Err: errors.New("negative")}
+		return &SettingError{Name: "max-total-size", Value: s.MaxTotalSize.String(), Err: errors.New("negative")}
 	case s.Workers < 0:
 		return &SettingError{Name: "workers", Value: strconv.Itoa(s.Workers), Err: errors.New("negative")}
 	}
@@ -219,144 +198,16 @@ func ParseAggressive(v string) (Aggressive, error) {
 	return "", fmt.Errorf("want %q or %q", Largest, Oldest)
 }
 
-// durationUnit returns the length of a ParseDuration unit.
-func durationUnit(u byte) (time.Duration, bool) {
-	switch u {
-	case 's':
-		return time.Second, true
-	case 'm':
-		return time.Minute, true
-	case 'h':
-		return time.Hour, true
-	case 'd':
-		return 24 * time.Hour, true
-	case 'w':
-		return 7 * 24 * time.Hour, true
+// UnmarshalText parses an order as ParseAggressive does; "" is the
+// default order.
+func (a *Aggressive) UnmarshalText(text []byte) error {
+	if strings.TrimSpace(string(text)) == "" {
+		*a = ""
+		return nil
 	}
-	return 0, false
-}
-
-// leadingNumber splits s into a leading decimal number ("12", "1.5") and
-// the rest; the number is "" when s does not start with one.
-func leadingNumber(s string) (num, rest string) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i > 0 && i+1 < len(s) && s[i] == '.' && s[i+1] >= '0' && s[i+1] <= '9' {
-		i++
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	}
-	return s[:i], s[i:]
-}
-
-// ParseDuration parses a non-negative duration made of numbers with units
-// w (7 days), d (24 hours), h, m and s, e.g. "30d", "12h", "90m", "2w",
-// "1d12h", "1.5h". "0" alone means zero. A number without a unit is an
-// error, so "30" is not silently 30 nanoseconds.
-func ParseDuration(v string) (time.Duration, error) {
-	s := strings.TrimSpace(v)
-	if s == "0" {
-		return 0, nil
-	}
-	const want = "want a duration like 30d, 12h, 90m or 2w (units w, d, h, m, s)"
-	if s == "" {
-		return 0, errors.New(want)
-	}
-	var total float64
-	for s != "" {
-		num, rest := leadingNumber(s)
-		if num == "" || rest == "" {
-			return 0, errors.New(want)
-		}
-		unit, ok := durationUnit(rest[0])
-		if !ok {
-			return 0, errors.New(want)
-		}
-		n, err := strconv.ParseFloat(num, 64)
-		if err != nil {
-			return 0, errors.New(want)
-		}
-		total += n * float64(unit)
-		s = rest[1:]
-	}
-	if total >= math.MaxInt64 {
-		return 0, errors.New("duration too large")
-	}
-	return time.Duration(total), nil
-}
-
-// FormatDuration writes d in the largest of the units w… s ParseDuration
-// reads that keeps it exact, e.g. "30d", "36h", "90m"; 0 is "0".
-func FormatDuration(d time.Duration) string {
-	if d == 0 {
-		return "0"
-	}
-	for _, u := range []struct {
-		name string
-		d    time.Duration
-	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
-		if d%u.d == 0 {
-			return strconv.FormatInt(int64(d/u.d), 10) + u.name
-		}
-	}
-	return d.String()
-}
-
-// sizeUnit returns the multiplier of a ParseSize unit.
-func sizeUnit(u string) (int64, bool) {
-	switch u {
-	case "", "B":
-		return 1, true
-	case "k", "K", "kB", "KB":
-		return 1e3, true
-	case "M", "MB":
-		return 1e6, true
-	case "G", "GB":
-		return 1e9, true
-	case "T", "TB":
-		return 1e12, true
-	case "P", "PB":
-		return 1e15, true
-	case "Ki", "KiB":
-		return 1 << 10, true
-	case "Mi", "MiB":
-		return 1 << 20, true
-	case "Gi", "GiB":
-		return 1 << 30, true
-	case "Ti", "TiB":
-		return 1 << 40, true
-	case "Pi", "PiB":
-		return 1 << 50, true
-	}
-	return 0, false
-}
-
-// ParseSize parses a non-negative byte count with an optional unit: decimal
-// k/K, M, G, T, P (also written KB, MB, GB…: powers of 1000) or binary Ki,
-// Mi, Gi, Ti, Pi (also KiB…: powers of 1024), e.g. "500Gi", "1.5T",
-// "200MB", "1048576". Fractions are rounded down to whole bytes.
-func ParseSize(v string) (int64, error) {
-	num, unit := leadingNumber(strings.TrimSpace(v))
-	if num == "" {
-		return 0, errors.New("want a size like 500Gi, 1.5T or 200MB")
-	}
-	mult, ok := sizeUnit(strings.TrimSpace(unit))
-	if !ok {
-		return 0, fmt.Errorf("unknown unit %q; want B, K, M, G, T, P (powers of 1000) or Ki, Mi, Gi, Ti, Pi (powers of 1024)", unit)
-	}
-	r, ok := new(big.Rat).SetString(num)
-	if !ok {
-		return 0, fmt.Errorf("bad number %q", num)
-	}
-	r.Mul(r, new(big.Rat).SetInt64(mult))
-	n := new(big.Int).Quo(r.Num(), r.Denom())
-	if !n.IsInt64() {
-		return 0, errors.New("size too large")
-	}
-	return n.Int64(), nil
+	v, err := ParseAggressive(string(text))
+	*a = v
+	return err
 }
 
 // FormatSize writes n bytes with a binary unit and one decimal, e.g.
@@ -375,30 +226,7 @@ func FormatSize(n int64) string {
 	return strconv.FormatFloat(f, 'f', 1, 64) + " " + units[i:i+1] + "iB"
 }
 
-// parseCount parses a non-negative integer.
-func parseCount(v string) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
-		return 0, errors.New("want a whole number")
-	}
-	if n < 0 {
-		return 0, errors.New("must not be negative")
-	}
-	return n, nil
-}
-
-// splitList splits a comma list, dropping blanks.
-func splitList(v string) []string {
-	var out []string
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// ParseSchedule parses a BINDERBUILD_GC_SCHEDULE value: a standard 5-field
+// ParseSchedule parses a Settings.Schedule value: a standard 5-field
 // cron expression ("0 3 * * *"), optionally led by "CRON_TZ=Area/City ", or
 // a descriptor: "@yearly", "@monthly", "@weekly", "@daily", "@hourly",
 // "@every <Go duration>" (e.g. "@every 6h").

@@ -1,96 +1,10 @@
 package gc
 
 import (
-	"errors"
+	"encoding/json"
 	"reflect"
 	"testing"
-	"time"
 )
-
-func TestParseDuration(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in      string
-		want    time.Duration
-		wantErr bool
-	}{
-		{"30d", 30 * 24 * time.Hour, false},
-		{"12h", 12 * time.Hour, false},
-		{"90m", 90 * time.Minute, false},
-		{"2w", 14 * 24 * time.Hour, false},
-		{"1d12h", 36 * time.Hour, false},
-		{"1.5h", 90 * time.Minute, false},
-		{"45s", 45 * time.Second, false},
-		{" 7d ", 7 * 24 * time.Hour, false},
-		{"0", 0, false},
-		{"0d", 0, false},
-		{"", 0, true},
-		{"30", 0, true},
-		{"-1d", 0, true},
-		{"1y", 0, true},
-		{"d", 0, true},
-		{"1.d", 0, true},
-		{"1d 2h", 0, true},
-		{"1ms", 0, true},
-		{"99999999999w", 0, true},
-	}
-	for _, tc := range tests {
-		got, err := ParseDuration(tc.in)
-		if got != tc.want || (err != nil) != tc.wantErr {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
-		}
-	}
-}
-
-func TestFormatDuration(t *testing.T) {
-	t.Parallel()
-	for d, want := range map[time.Duration]string{
-		0: "0", 14 * 24 * time.Hour: "2w", 30 * 24 * time.Hour: "30d", 36 * time.Hour: "36h",
-		90 * time.Minute: "90m", 45 * time.Second: "45s", 1500 * time.Millisecond: "1.5s",
-	} {
-		if got := FormatDuration(d); got != want {
-			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
-func TestParseSize(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in      string
-		want    int64
-		wantErr bool
-	}{
-		{"500Gi", 500 << 30, false},
-		{"500GiB", 500 << 30, false},
-		{"1.5T", 1_500_000_000_000, false},
-		{"1.5Ti", 3 << 39, false},
-		{"200MB", 200_000_000, false},
-		{"200M", 200_000_000, false},
-		{"10k", 10_000, false},
-		{"10K", 10_000, false},
-		{"10Ki", 10_240, false},
-		{"1048576", 1 << 20, false},
-		{"123B", 123, false},
-		{"0", 0, false},
-		{"2 Gi", 2 << 30, false},
-		{"0.5B", 0, false},
-		{"", 0, true},
-		{"Gi", 0, true},
-		{"-1Gi", 0, true},
-		{"1.5.3G", 0, true},
-		{"10Gb", 0, true},
-		{"10gi", 0, true},
-		{"1X", 0, true},
-		{"9999999Pi", 0, true},
-	}
-	for _, tc := range tests {
-		got, err := ParseSize(tc.in)
-		if got != tc.want || (err != nil) != tc.wantErr {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.wantErr)
-		}
-	}
-}
 
 func TestFormatSize(t *testing.T) {
 	t.Parallel()
@@ -104,84 +18,41 @@ func TestFormatSize(t *testing.T) {
 	}
 }
 
-func TestSettingsFromEnv(t *testing.T) {
+// TestSettingTypes: the text forms of the settings that are more than a
+// number keep the meaning BINDERBUILD_GC_* values had: patterns trimmed and
+// blanks dropped, orders in any case, schedules checked.
+func TestSettingTypes(t *testing.T) {
 	t.Parallel()
-	defaults := Settings{Aggressive: Largest, MinAge: time.Hour, Workers: 8}
-	tests := []struct {
-		name    string
-		env     map[string]string
-		want    Settings
-		wantErr []string // variables named by the error
-	}{
-		{name: "defaults", want: defaults},
-		{
-			name: "everything",
-			env: map[string]string{
-				EnvImagePrefix:    "reg.example/binder/r2d-",
-				EnvInsecureHosts:  "reg.example, 10.0.0.1:5000",
-				EnvMaxAge:         "30d",
-				EnvKeep:           "3",
-				EnvMaxTotalSize:   "500Gi",
-				EnvAggressive:     "oldest",
-				EnvPatterns:       "ci-2drepos, ^x",
-				EnvMinAge:         "2h",
-				EnvProtectRunning: "true",
-				EnvNamespace:      "binder",
-				EnvWorkers:        "16",
-				EnvDelete:         "1",
-				EnvSchedule:       "@every 6h",
-			},
-			want: Settings{
-				ImagePrefix: "reg.example/binder/r2d-", InsecureHosts: []string{"reg.example", "10.0.0.1:5000"},
-				MaxAge: 30 * 24 * time.Hour, Keep: 3, MaxTotalSize: 500 << 30, Aggressive: Oldest,
-				Patterns: []string{"ci-2drepos", "^x"}, MinAge: 2 * time.Hour, ProtectRunning: true,
-				Namespace: "binder", Workers: 16, Delete: true, Schedule: "@every 6h",
-			},
-		},
-		{name: "min age off", env: map[string]string{EnvMinAge: "0"}, want: Settings{Aggressive: Largest, Workers: 8}},
-		{
-			name: "bad values",
-			env: map[string]string{
-				EnvMaxAge: "30", EnvKeep: "-1", EnvMaxTotalSize: "lots", EnvAggressive: "smallest",
-				EnvPatterns: "(", EnvDelete: "yes please", EnvSchedule: "sometimes",
-			},
-			wantErr: []string{EnvMaxAge, EnvKeep, EnvMaxTotalSize, EnvAggressive, EnvPatterns, EnvDelete, EnvSchedule},
-		},
+	var p Patterns
+	if err := p.UnmarshalText([]byte(" ci-2drepos, ,^x ,")); err != nil || !reflect.DeepEqual(p, Patterns{"ci-2drepos", "^x"}) {
+		t.Errorf("Patterns = %q, %v; want [ci-2drepos ^x]", p, err)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := SettingsFromEnv(func(k string) string { return tc.env[k] })
-			if tc.wantErr != nil {
-				for _, name := range tc.wantErr {
-					if !mentionsSetting(err, name) {
-						t.Errorf("SettingsFromEnv() error %v does not name %s", err, name)
-					}
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("SettingsFromEnv() = %v", err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("SettingsFromEnv() = %+v, want %+v", got, tc.want)
-			}
-		})
+	if err := p.UnmarshalText([]byte("ok,(")); err == nil {
+		t.Errorf("Patterns with an invalid expression = %q, nil error", p)
 	}
-}
-
-// mentionsSetting reports whether err joins a *SettingError for name.
-func mentionsSetting(err error, name string) bool {
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return false
+	if err := json.Unmarshal([]byte(`["a, b"]`), &p); err != nil || !reflect.DeepEqual(p, Patterns{"a, b"}) {
+		t.Errorf("Patterns from JSON = %q, %v; want one item", p, err)
 	}
-	for _, e := range joined.Unwrap() {
-		var se *SettingError
-		if errors.As(e, &se) && se.Name == name {
-			return true
+	var a Aggressive
+	for in, want := range map[string]Aggressive{"OLDEST": Oldest, " largest ": Largest, "": ""} {
+		if err := a.UnmarshalText([]byte(in)); err != nil || a != want {
+			t.Errorf("Aggressive(%q) = %q, %v; want %q", in, a, err, want)
 		}
 	}
-	return false
+	if err := a.UnmarshalText([]byte("smallest")); err == nil {
+		t.Errorf("Aggressive(smallest) = %q, nil error", a)
+	}
+	var s Schedule
+	for in, want := range map[string]Schedule{" @every 6h ": "@every 6h", "": "", "0 3 * * *": "0 3 * * *"} {
+		if err := s.UnmarshalText([]byte(in)); err != nil || s != want {
+			t.Errorf("Schedule(%q) = %q, %v; want %q", in, s, err, want)
+		}
+	}
+	for _, in := range []string{"sometimes", "CRON_TZ=Europe/Berlin"} {
+		if err := s.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("Schedule(%q) = %q, nil error", in, s)
+		}
+	}
 }
 
 func TestValidate(t *testing.T) {
