@@ -771,6 +771,8 @@ extraConfig:
 			[]string{"config.KubernetesBuildExecutor.repo2docker_extra_args", "comma-separated"}},
 		{"gc without image_prefix", "gc:\n  enabled: true\n", nil, []string{"gc.enabled", "config.BinderHub.image_prefix"}},
 		{"ephemeral storage quantity", "buildPods:\n  ephemeralStorage:\n    limit: lots\n", nil, []string{"/buildPods/ephemeralStorage/limit"}},
+		{"gc size in old units", "gc:\n  maxTotalSize: 500GB\n", nil, []string{"/gc/maxTotalSize", "500GB"}},
+		{"gc size in thousandths", "gc:\n  maxTotalSize: 500m\n", nil, []string{"/gc/maxTotalSize"}},
 		{"launch mode without a hub", "config:\n  BinderHub:\n    enable_api_only_mode: false\n", nil, []string{
 			"binderbuild cannot honour these values (see Migrating from binderhub-service in the chart README):\n- config.BinderHub.hub_url: not set, but config.BinderHub.enable_api_only_mode is false (launch mode): set it to the public URL of the JupyterHub"}},
 		{"BinderHub's page templates in launch mode", "config:\n  BinderHub:\n    enable_api_only_mode: false\n    hub_url: https://hub.example.org\n    extra_footer_scripts: {a: b}\n    build_token_expires_seconds: 60\n", nil, []string{
