@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/binderbuild/binderbuild/internal/ttl"
 )
 
 // healthCacheTTL is the default of Config.HealthCacheTTL.
@@ -102,37 +104,34 @@ type checkResult struct {
 	Optional  bool    `json:"_ignore_failure,omitempty"`
 }
 
-// healthCache runs the checks at most once per ttl, with one run in flight.
+// healthCache runs the checks at most once per maxAge, with one run in
+// flight.
 type healthCache struct {
 	checks []HealthCheck
-	ttl    time.Duration
+	maxAge time.Duration
 	redact func(string) string // errors may quote URLs with credentials
 	group  singleflight.Group
-
-	mu   sync.Mutex
-	last healthReport
-	at   time.Time
+	// last holds the latest report, under the one key struct{}{}, for
+	// maxAge.
+	last *ttl.Cache[struct{}, healthReport]
 }
 
-func newHealthCache(checks []HealthCheck, ttl time.Duration, redact func(string) string) *healthCache {
-	if ttl <= 0 {
-		ttl = healthCacheTTL
+// newHealthCache reuses reports for maxAge (healthCacheTTL when 0 or less)
+// on the clock now (nil: time.Now).
+func newHealthCache(checks []HealthCheck, maxAge time.Duration, redact func(string) string, now func() time.Time) *healthCache {
+	if maxAge <= 0 {
+		maxAge = healthCacheTTL
 	}
-	return &healthCache{checks: checks, ttl: ttl, redact: redact}
+	return &healthCache{checks: checks, maxAge: maxAge, redact: redact, last: ttl.New[struct{}, healthReport](1, now)}
 }
 
 func (h *healthCache) get(ctx context.Context) healthReport {
-	h.mu.Lock()
-	if !h.at.IsZero() && time.Since(h.at) < h.ttl {
-		defer h.mu.Unlock()
-		return h.last
+	if rep, ok := h.last.Get(struct{}{}); ok {
+		return rep
 	}
-	h.mu.Unlock()
 	v, _, _ := h.group.Do("health", func() (any, error) {
 		rep := h.run(context.WithoutCancel(ctx))
-		h.mu.Lock()
-		h.last, h.at = rep, time.Now()
-		h.mu.Unlock()
+		h.last.Add(struct{}{}, rep, h.maxAge)
 		return rep, nil
 	})
 	return v.(healthReport)

@@ -104,7 +104,8 @@ type Deps struct {
 	Redactor *events.Redactor
 	// Auth identifies /build callers (NewAuth); nil: no authentication.
 	Auth Authenticator
-	// Now is the clock of rate limits and build tokens; nil: time.Now.
+	// Now is the clock of rate limits, build tokens and the /health cache;
+	// nil: time.Now.
 	Now func() time.Time
 	// Launcher starts servers for requests without build_only=true
 	// (launch.go); nil: every request must ask for build_only=true.
@@ -151,7 +152,7 @@ func New(ctx context.Context, cfg Config, deps Deps) *Server {
 		deps:       deps,
 		providers:  make(map[string]Provider, len(deps.Providers)),
 		log:        slog.New(deps.Redactor.Handler(deps.Log.Handler())), // no credentials in logs
-		health:     newHealthCache(deps.Health, cfg.HealthCacheTTL, deps.Redactor.String),
+		health:     newHealthCache(deps.Health, cfg.HealthCacheTTL, deps.Redactor.String, deps.Now),
 		requestIDs: newRequestIDs(),
 		hits:       newHits(cfg.ImagePrefix, deps.Events),
 	}
