@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-deps browser-deps docker-deps node-deps lint cross unit fuzz bench bench-deps image image-docker clean
+.PHONY: all build run test test-deps browser-deps docker-deps node-deps lint cross release unit fuzz bench bench-deps image image-docker clean
 
 all: build
 
@@ -48,6 +48,12 @@ lint: $(BIN)/staticcheck cross
 cross:
 	GOOS=darwin $(GO) build ./...
 	GOOS=windows $(GO) build ./...
+
+## release: the CLI for linux/amd64, linux/arm64, darwin/amd64, darwin/arm64
+## and windows/amd64 (static, binderbuild-<os>-<arch>[.exe]) and SHA256SUMS in
+## out/release/ (`make cross` checks in `make test` that the three OSes build).
+release:
+	GO=$(GO) tools/release.sh out/release
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
