@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -115,6 +116,26 @@ func listPackages(t *testing.T) []listedPackage {
 		t.Fatalf("go list found %d packages, want at least the %d of the graph", len(pkgs), len(layers))
 	}
 	return pkgs
+}
+
+// TestPackageMapListsEveryPackage checks that the README's package map
+// (its Layout section) names every package of the module, so that a new
+// package gets its line.
+func TestPackageMapListsEveryPackage(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, ok := strings.Cut(string(readme), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README.md has no Layout section")
+	}
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	for _, p := range listPackages(t) {
+		if rel := relative(p.ImportPath); rel != "" && !strings.Contains(layout, "`"+rel+"`") {
+			t.Errorf("README.md's Layout does not name `%s`", rel)
+		}
+	}
 }
 
 // TestPackageGraphRules checks the rules themselves on the imports they
