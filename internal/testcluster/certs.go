@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -31,6 +32,9 @@ type pki struct {
 	// kube-apiserver's client certificate for kubelets (pods/log, exec),
 	// group system:masters.
 	kubeletClientCert, kubeletClientKey string
+
+	caCert *x509.Certificate // signs servingCertificate's certificates
+	caKey  *ecdsa.PrivateKey
 }
 
 func newPKI(dir string) (*pki, error) {
@@ -109,6 +113,9 @@ func newPKI(dir string) (*pki, error) {
 
 		kubeletClientCert: filepath.Join(dir, "kubelet-client.crt"),
 		kubeletClientKey:  filepath.Join(dir, "kubelet-client.key"),
+
+		caCert: caCert,
+		caKey:  caKey,
 	}
 	files := map[string][]byte{
 		p.caFile:            p.caPEM,
@@ -125,6 +132,30 @@ func newPKI(dir string) (*pki, error) {
 		}
 	}
 	return p, nil
+}
+
+// servingCertificate issues a serving certificate for ip, signed by the
+// cluster CA, so clients trusting the CA (pods: kube-root-ca.crt) accept it.
+func (p *pki) servingCertificate(ip net.IP) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()),
+		Subject:      pkix.Name{CommonName: ip.String()},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{ip},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("create serving certificate for %s: %w", ip, err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // clientCertificate issues a client certificate (PEM) for user cn in group

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,8 +60,12 @@ type Node struct {
 	cgroup string // the kubelet's cgroupRoot, e.g. /testcluster-0123abcd
 	socket string // containerd's CRI and API socket
 
-	containerd *process
-	kubelet    *process
+	containerd  *process
+	kubelet     *process
+	apiProxy    *http.Server // kube-apiserver for pods (startAPIProxy)
+	apiPort     int
+	apiMu       sync.Mutex
+	apiRequests map[string]int // requests through apiProxy by pod IP
 }
 
 // newNode returns the node with id, named name, in folder dir.
@@ -118,6 +123,9 @@ func (c *Cluster) AddRealNode(ctx context.Context, name string) (_ *Node, err er
 		return nil, err
 	}
 	if err := n.setupCgroups(); err != nil {
+		return nil, err
+	}
+	if err := n.startAPIProxy(c); err != nil {
 		return nil, err
 	}
 	if err := c.timed("containerd "+name, func() error { return n.startContainerd(ctx, c.spawner) }); err != nil {
@@ -413,6 +421,7 @@ func (n *Node) stop(c *Cluster) error {
 		n.drain(c)
 	}
 	n.kubelet.stop(5 * time.Second)
+	n.stopAPIProxy()
 	killCgroup(n.cgroup)
 	n.containerd.stop(5 * time.Second)
 	killShims(n.socket)
