@@ -1,5 +1,5 @@
 // Package testregistry runs a real OCI distribution registry (Debian's
-// docker-registry, distribution 2.8) on 127.0.0.1 for tests, optionally with
+// docker-registry, distribution 2.8) on 127.0.0.1 (or another local address) for tests, optionally with
 // htpasswd authentication and deletes enabled.
 //
 // The binary is a test dependency: `make test-deps` installs it with apt
@@ -8,6 +8,7 @@
 package testregistry
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -52,10 +53,13 @@ type Options struct {
 	DeleteEnabled bool
 	// Binary is the registry executable. Default DefaultBinary.
 	Binary string
+	// IP is the address the registry listens on. Default 127.0.0.1; a test
+	// cluster's pods reach it on their node's address (testcluster.Node.IP).
+	IP string
 }
 
 // Registry is a running docker-registry process serving plain HTTP on
-// 127.0.0.1. Start registers its Stop as a test cleanup.
+// Options.IP. Start registers its Stop as a test cleanup.
 type Registry struct {
 	host   string
 	config string
@@ -93,7 +97,7 @@ func Start(t testing.TB, opts Options) *Registry {
 	// may take it before the registry binds, so retry a few times.
 	var errs []error
 	for range 3 {
-		r, err := start(bin, dir, htpasswd, opts.DeleteEnabled)
+		r, err := start(bin, dir, cmp.Or(opts.IP, "127.0.0.1"), htpasswd, opts.DeleteEnabled)
 		if err == nil {
 			t.Cleanup(r.Stop)
 			return r
@@ -104,11 +108,12 @@ func Start(t testing.TB, opts Options) *Registry {
 	return nil
 }
 
-// Host returns the registry's "127.0.0.1:port", to use as the registry part
-// of image names. go-containerregistry talks plain HTTP to it by itself.
+// Host returns the registry's "<IP>:port", to use as the registry part
+// of image names. go-containerregistry talks plain HTTP to 127.0.0.1 by
+// itself (other addresses need name.Insecure).
 func (r *Registry) Host() string { return r.host }
 
-// URL returns "http://127.0.0.1:port".
+// URL returns "http://" + Host().
 func (r *Registry) URL() string { return "http://" + r.host }
 
 // ConfigPath returns the registry's configuration file, e.g. for
@@ -125,12 +130,12 @@ func (r *Registry) Stop() {
 }
 
 // start runs one registry process on a free port and waits until it is up.
-func start(bin, dir, htpasswd string, deleteEnabled bool) (*Registry, error) {
-	port, err := freePort()
+func start(bin, dir, ip, htpasswd string, deleteEnabled bool) (*Registry, error) {
+	port, err := freePort(ip)
 	if err != nil {
 		return nil, err
 	}
-	host := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	host := net.JoinHostPort(ip, strconv.Itoa(port))
 	storage := filepath.Join(dir, "storage")
 	if err := os.MkdirAll(storage, 0o755); err != nil {
 		return nil, err
@@ -236,9 +241,9 @@ func Push(t testing.TB, image string) {
 	}
 }
 
-// freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// freePort returns a TCP port that was free on ip a moment ago.
+func freePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
