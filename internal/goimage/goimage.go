@@ -73,6 +73,18 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 		binPath = "/" + filepath.Base(strings.TrimSuffix(opts.Package, "/"))
 	}
 	files := append([]File{{Path: binPath, Data: bin, Mode: 0o755}}, opts.Files...)
+	return assemble(files, []string{binPath}, opts)
+}
+
+// FromFiles returns a one-layer image of opts.Files alone, with no
+// entrypoint (a pod's command or args name the program); Package, Dir,
+// Ldflags and Binary are unused.
+func FromFiles(opts Options) (v1.Image, error) {
+	return assemble(opts.Files, nil, opts)
+}
+
+// assemble returns the image of files with entrypoint and opts' config.
+func assemble(files []File, entrypoint []string, opts Options) (v1.Image, error) {
 	layerTar, err := tarFiles(files)
 	if err != nil {
 		return nil, err
@@ -94,7 +106,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	}
 	cfg = cfg.DeepCopy()
 	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
-	cfg.Config.Entrypoint = []string{binPath}
+	cfg.Config.Entrypoint = entrypoint
 	cfg.Config.Cmd = opts.Cmd
 	cfg.Config.Env = opts.Env
 	cfg.Config.User = opts.User
