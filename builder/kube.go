@@ -301,6 +301,12 @@ func (k *Kube) create(ctx context.Context, req binderbuild.BuildRequest) (string
 		if err == nil {
 			return name, nil
 		}
+		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+			// A ResourceQuota, LimitRange or admission webhook said no: its
+			// message says what to change.
+			k.log.WarnContext(ctx, "build pod refused", "pod", name, "error", err)
+			return "", events.Fail(events.CauseFailed, "Build failed: the API server refused the build pod: "+err.Error()+"\n")
+		}
 		if !apierrors.IsAlreadyExists(err) {
 			k.log.ErrorContext(ctx, "create build pod", "pod", name, "error", err)
 			return "", events.Fail(events.CauseFailed, "Unhandled error watching for build events. Please try again.\n")

@@ -50,6 +50,9 @@ type podWatch struct {
 	phase     corev1.PodPhase
 	waiting   string // last waiting reason sent
 	deadline  <-chan time.Time
+	// mountCheck fires to look for FailedMount events of a scheduled pod
+	// still pending; nil when no check is due.
+	mountCheck <-chan time.Time
 
 	// The log follower runs in its own goroutine; the recorder and resume
 	// point are its own until its result is received from logsDone.
@@ -92,6 +95,12 @@ func (w *podWatch) run(ctx context.Context) error {
 			w.retry = nil
 		case <-w.deadline:
 			return w.timedOut(ctx)
+		case <-w.mountCheck:
+			w.mountCheck = nil
+			if err := w.mountFailure(ctx); err != nil {
+				w.k.deletePod(ctx, w.req.Name)
+				return err
+			}
 		case <-absent.C:
 			if w.uid == "" {
 				return events.Fail(events.CauseFailed, "Build failed: the build pod was never created. Please try again.\n")
@@ -193,6 +202,13 @@ func (w *podWatch) observe(ctx context.Context, pod *corev1.Pod) (done bool, err
 	}
 	switch pod.Status.Phase {
 	case corev1.PodPending:
+		if err := pendingFailure(pod); err != nil {
+			w.k.deletePod(ctx, w.req.Name)
+			return true, err
+		}
+		if w.scheduled && w.mountCheck == nil {
+			w.mountCheck = time.After(mountCheckInterval)
+		}
 		if msg := pendingReason(pod); msg != "" && msg != w.waiting {
 			w.waiting = msg
 			w.log.Append(events.Message("waiting", msg))
@@ -323,6 +339,49 @@ func pendingReason(pod *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// pendingFailure is the failure of a pending pod whose container the
+// kubelet cannot start as specified: its image cannot be pulled (the kubelet
+// would retry for as long as the build may take), or its configuration
+// (e.g. a volume's subPath) is wrong. nil when there is none.
+func pendingFailure(pod *corev1.Pod) error {
+	for _, c := range pod.Status.ContainerStatuses {
+		wait := c.State.Waiting
+		if wait == nil {
+			continue
+		}
+		switch wait.Reason {
+		case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
+			return events.Fail(events.CauseFailed, "Build failed: the build image could not be pulled ("+wait.Reason+"): "+wait.Message+"\n")
+		case "CreateContainerConfigError":
+			return events.Fail(events.CauseFailed, "Build failed: the build container could not be created ("+wait.Reason+"): "+wait.Message+"\n")
+		}
+	}
+	return nil
+}
+
+// mountCheckInterval spaces the looks for FailedMount events of a build pod
+// waiting on its node.
+const mountCheckInterval = 2 * time.Second
+
+// mountFailure is the failure of a pod whose volumes the kubelet could not
+// mount (e.g. no docker-api socket on the node, or a missing push Secret):
+// the pod would wait for them for as long as the build may take, and only
+// the pod's events say so. nil when there is none, or the events cannot be
+// read (the chart's Role allows it).
+func (w *podWatch) mountFailure(ctx context.Context) error {
+	list, err := w.k.client.CoreV1().Events(w.k.cfg.BuildNamespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.uid=" + string(w.uid) + ",reason=FailedMount",
+	})
+	if err != nil {
+		w.k.log.DebugContext(ctx, "read build pod events", "pod", w.req.Name, "error", err)
+		return nil
+	}
+	if len(list.Items) == 0 {
+		return nil
+	}
+	return events.Fail(events.CauseFailed, "Build failed: the build pod could not mount its volumes: "+list.Items[0].Message+"\n")
 }
 
 // failureCause says why a failed pod failed.

@@ -414,6 +414,7 @@ func TestRole(t *testing.T) {
 	want := map[string][]string{
 		"pods":                       {"create", "delete", "get", "list", "watch"},
 		"pods/log":                   {"get"},
+		"events":                     {"list"},
 		"leases.coordination.k8s.io": {"create", "get", "update"},
 	}
 	if !maps.EqualFunc(got, want, slices.Equal) {
