@@ -581,6 +581,15 @@ func startServer(ctx context.Context, t *testing.T, c *testcluster.Cluster, bin,
 type eventStream struct {
 	mu    sync.Mutex
 	lines []string
+	done  chan struct{} // closed when the stream ended
+}
+
+// all waits for the end of the stream and returns its lines.
+func (s *eventStream) all() []string {
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lines
 }
 
 func (s *eventStream) String() string {
@@ -604,10 +613,9 @@ func getEvents(ctx context.Context, t *testing.T, url string) *eventStream {
 		cancel()
 		t.Fatal(err)
 	}
-	s := &eventStream{}
-	done := make(chan struct{})
+	s := &eventStream{done: make(chan struct{})}
 	go func() {
-		defer close(done)
+		defer close(s.done)
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
 			s.mu.Lock()
@@ -618,7 +626,7 @@ func getEvents(ctx context.Context, t *testing.T, url string) *eventStream {
 	t.Cleanup(func() {
 		cancel()
 		resp.Body.Close()
-		<-done
+		<-s.done
 	})
 	return s
 }

@@ -1,0 +1,449 @@
+//go:build linux
+
+package helm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/binderbuild/binderbuild/internal/goimage"
+	"github.com/binderbuild/binderbuild/internal/testcluster"
+	"github.com/binderbuild/binderbuild/internal/testregistry"
+)
+
+// Images of the real-node tests, built here and imported into the node's
+// containerd; the pods never pull (pullPolicy Never or a present tag).
+const (
+	serviceImage     = "localhost/binderbuild/binderbuild:realnode"
+	dockerdImage     = "localhost/binderbuild/dockerd:realnode"
+	repo2dockerImage = "localhost/binderbuild/fake-repo2docker:realnode"
+)
+
+// realNodeName is the node every real-node test runs its pods on.
+const realNodeName = "real-1"
+
+// realNode is what the real-node tests share: a cluster with
+// kube-controller-manager and one real node holding the three images, and a
+// registry on the node's address, which pods reach.
+type realNode struct {
+	c        *testcluster.Cluster
+	node     *testcluster.Node
+	registry *testregistry.Registry
+}
+
+// startRealNode starts the cluster and the node, builds and imports the
+// images meanwhile, and starts the registry.
+func startRealNode(t *testing.T) *realNode {
+	c := testcluster.StartWithT(t, testcluster.Options{ControllerManager: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	images := map[string]func(context.Context, string) (v1.Image, error){
+		serviceImage:     buildServiceImage,
+		dockerdImage:     func(context.Context, string) (v1.Image, error) { return buildDockerdImage() },
+		repo2dockerImage: buildRepo2dockerImage,
+	}
+	built := make(map[string]v1.Image)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, len(images)+1)
+	for ref, build := range images {
+		wg.Go(func() {
+			img, err := build(ctx, t.TempDir())
+			if err != nil {
+				errs <- fmt.Errorf("image %s: %w", ref, err)
+				return
+			}
+			mu.Lock()
+			built[ref] = img
+			mu.Unlock()
+		})
+	}
+	var node *testcluster.Node
+	wg.Go(func() {
+		var err error
+		if node, err = c.AddRealNode(ctx, realNodeName); err != nil {
+			errs <- fmt.Errorf("AddRealNode: %w", err)
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for ref, img := range built {
+		if err := node.ImportImage(ctx, ref, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := testregistry.Start(t, testregistry.Options{IP: node.IP()})
+	return &realNode{c: c, node: node, registry: reg}
+}
+
+// buildServiceImage builds the service's image as `make image` does and
+// reads it back from the tarball.
+func buildServiceImage(ctx context.Context, dir string) (v1.Image, error) {
+	tarPath := filepath.Join(dir, "binderbuild-image.tar")
+	cmd := exec.CommandContext(ctx, "go", "run", "../tools/mkimage", "-tar", tarPath, "-tag", serviceImage)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("mkimage: %w\n%s", err, out)
+	}
+	tag, err := name.NewTag(serviceImage)
+	if err != nil {
+		return nil, err
+	}
+	return tarball.ImageFromPath(tarPath, &tag)
+}
+
+func buildRepo2dockerImage(ctx context.Context, _ string) (v1.Image, error) {
+	return goimage.Build(ctx, goimage.Options{
+		Package: "github.com/binderbuild/binderbuild/helm/testdata/fake-repo2docker",
+		Binary:  "/usr/local/bin/fake-repo2docker",
+	})
+}
+
+// dockerdPrograms are the host's Debian docker.io programs dockerd runs:
+// itself, its containerd with the runc shim, and runc.
+var dockerdPrograms = []string{"/usr/sbin/dockerd", "/usr/bin/containerd", "/usr/bin/containerd-shim-runc-v2", "/usr/sbin/runc"}
+
+// buildDockerdImage assembles a docker-api image from the host's dockerd
+// (tools/docker-deps.sh installs it) and the shared libraries its programs
+// load, without a base image.
+func buildDockerdImage() (v1.Image, error) {
+	paths := map[string]bool{}
+	for _, p := range dockerdPrograms {
+		paths[p] = true
+		libs, err := sharedLibraries(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range libs {
+			paths[l] = true
+		}
+	}
+	files := []goimage.File{{Path: "/tmp/", Mode: 0o1777}, {Path: "/etc/docker/"}}
+	for p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, goimage.File{Path: p, Data: data, Mode: 0o755})
+	}
+	return goimage.FromFiles(goimage.Options{
+		Files: files,
+		Env:   []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Cmd:   []string{"dockerd"},
+	})
+}
+
+// lddPath is a library path in ldd's output.
+var lddPath = regexp.MustCompile(`(?m)^\s*(?:\S+ => )?(/\S+) \(0x`)
+
+// sharedLibraries lists the shared libraries program loads, with the
+// dynamic loader, as ldd prints them.
+func sharedLibraries(program string) ([]string, error) {
+	out, err := exec.Command("ldd", program).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w", program, err)
+	}
+	var libs []string
+	for _, m := range lddPath.FindAllStringSubmatch(string(out), -1) {
+		libs = append(libs, m[1])
+	}
+	return libs, nil
+}
+
+// install installs the chart as release into a new namespace with the
+// images built here, the docker-api DaemonSet on the node and the registry
+// (images named <release>-...),
+// the extra environment variables env of the server and helm's set
+// arguments, and waits until its pods are ready. It returns the namespace.
+func (r *realNode) install(t *testing.T, release string, env map[string]string, set ...string) string {
+	t.Helper()
+	ns := r.c.NewNamespace(t.Context(), t)
+	host, port := r.node.InClusterAPIServer()
+	env = maps.Clone(env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	// No kube-proxy: the node's own route to kube-apiserver.
+	env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"] = host, strconv.Itoa(port)
+	// The specs name github.com with a full commit: never looked up.
+	env["BINDERBUILD_GIT_ALLOWED_HOSTS"] = "github.com"
+	var extraEnv strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(&extraEnv, "  - {name: %s, value: %q}\n", k, env[k])
+	}
+	repo, tag := splitImage(serviceImage)
+	dockerdRepo, dockerdTag := splitImage(dockerdImage)
+	reg := r.registry.Host()
+	values := writeValues(t, fmt.Sprintf(`image: {repository: %s, tag: %s, pullPolicy: Never}
+networkPolicy: {enabled: false}
+config:
+  BinderHub:
+    use_registry: true
+    image_prefix: %s/%s-
+    auth_enabled: false
+  DockerRegistry: {url: "http://%s"}
+  KubernetesBuildExecutor: {build_image: %s}
+extraEnv:
+%sdockerApi:
+  image: {repository: %s, tag: %s, pullPolicy: Never}
+  storage: {emptyDir: {}}
+  extraArgs: [--insecure-registry=%s, --iptables=false, --ip-masq=false, --bridge=none, --storage-driver=vfs]
+`, repo, tag, reg, release, reg, repo2dockerImage, extraEnv.String(), dockerdRepo, dockerdTag, reg))
+	// docker-api's hostPath exec-root stays on the machine: remove it.
+	runDir := filepath.Join("/var/run", ns+"-"+release)
+	t.Cleanup(func() { _ = os.RemoveAll(runDir) })
+	args := []string{"install", release, chartDir, "--namespace", ns, "--kubeconfig", r.c.KubeconfigPath(),
+		"--values", values, "--wait", "--timeout", "5m"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	if out, err := runHelm(t, args...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	return ns
+}
+
+// splitImage splits "repository:tag".
+func splitImage(image string) (repo, tag string) {
+	i := strings.LastIndex(image, ":")
+	return image[:i], image[i+1:]
+}
+
+// serviceURL is the base URL of the release's Service "binderhub": the
+// address of a ready endpoint of it (a pod on the node's bridge), since no
+// proxy serves the Service's cluster IP here.
+func (r *realNode) serviceURL(t *testing.T, ns string) (base, podIP string) {
+	t.Helper()
+	list, err := r.c.Client().DiscoveryV1().EndpointSlices(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=binderhub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready != nil && *e.Conditions.Ready && len(s.Ports) == 1 && s.Ports[0].Port != nil {
+				return "http://" + net.JoinHostPort(e.Addresses[0], strconv.Itoa(int(*s.Ports[0].Port))) + "/", e.Addresses[0]
+			}
+		}
+	}
+	t.Fatalf("service binderhub has no ready endpoint: %+v", list.Items)
+	return "", ""
+}
+
+// TestRealNode installs the chart on a real node and builds through it,
+// once successfully and once per failure cause the node produces for real;
+// each subtest has a release of its own.
+func TestRealNode(t *testing.T) {
+	r := startRealNode(t)
+	t.Run("build", func(t *testing.T) {
+		t.Parallel()
+		testRealBuild(t, r)
+	})
+	for _, tc := range realFailures {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testRealFailure(t, r, tc)
+		})
+	}
+}
+
+// realCommit is the commit of every build of the real-node tests.
+const realCommit = "0123456789abcdef0123456789abcdef01234567"
+
+// realSpec is the build path of the repository named repo (the fake
+// repo2docker acts on the name).
+func realSpec(repo string) string {
+	return "build/git/" + url.PathEscape("https://github.com/binderbuild-e2e/"+repo) + "/" + realCommit + "?build_only=true"
+}
+
+// realFailure is a build the node makes fail.
+type realFailure struct {
+	name  string
+	repo  string
+	env   map[string]string // of the server
+	set   []string          // helm --set arguments
+	setup func(t *testing.T, r *realNode, ns string)
+	// want is the failed event's message; <ns> stands for the namespace.
+	want string
+}
+
+var realFailures = []realFailure{
+	{
+		name: "oom",
+		repo: "oom",
+		set:  []string{"config.BinderHub.build_memory_limit=64Mi"},
+		want: "Build failed: the build ran out of memory (OOMKilled, exit code 137).\nLast log lines:\n" +
+			"Picked Git content provider.\nHEAD is now at " + realCommit + "\nAllocating memory until the limit\n",
+	},
+	{
+		name: "unpullable image",
+		repo: "minimal",
+		set:  []string{"config.KubernetesBuildExecutor.build_image=localhost/binderbuild/absent:1"},
+		want: `Build failed: the build image could not be pulled (ErrImagePull): failed to pull and unpack image "localhost/binderbuild/absent:1": ` +
+			`failed to resolve reference "localhost/binderbuild/absent:1": failed to do request: Head "http://localhost/v2/binderbuild/absent/manifests/1": ` +
+			"dial tcp 127.0.0.1:80: connect: connection refused\n",
+	},
+	{
+		name: "invalid image name",
+		repo: "minimal",
+		set:  []string{"config.KubernetesBuildExecutor.build_image=localhost/binderbuild/Absent:1"},
+		want: `Build failed: the build image could not be pulled (InvalidImageName): Failed to apply default image tag "localhost/binderbuild/Absent:1": ` +
+			`couldn't parse image name "localhost/binderbuild/Absent:1": invalid reference format: repository name (binderbuild/Absent) must be lowercase` + "\n",
+	},
+	{
+		name: "no push secret",
+		repo: "minimal",
+		env:  map[string]string{"BINDERBUILD_PUSH_SECRET": "absent"},
+		want: `Build failed: the build pod could not mount its volumes: MountVolume.SetUp failed for volume "docker-config" : secret "absent" not found` + "\n",
+	},
+	{
+		name: "no docker socket",
+		repo: "minimal",
+		// docker-api runs nowhere; build pods still go to the node.
+		set: []string{"dockerApi.nodeSelector.absent=none", `config.BinderHub.build_node_selector.kubernetes\.io/hostname=` + realNodeName},
+		want: `Build failed: the build pod could not mount its volumes: MountVolume.SetUp failed for volume "docker-socket" : ` +
+			"hostPath type check failed: /var/run/<ns>-no-docker-socket/docker-api/docker-api.sock is not a socket file\n",
+	},
+	{
+		name:  "quota",
+		repo:  "minimal",
+		setup: fillPodQuota,
+		want: `Build failed: the API server refused the build pod: pods "build-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2d-e05ba1-012-de" is forbidden: ` +
+			"exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2\n",
+	},
+}
+
+// fillPodQuota limits ns to the pods it has (the server's and docker-api's)
+// and waits until the quota controller has counted them.
+func fillPodQuota(t *testing.T, r *realNode, ns string) {
+	q := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "pods"},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")}},
+	}
+	if _, err := r.c.Client().CoreV1().ResourceQuotas(ns).Create(t.Context(), q, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		q, err := r.c.Client().CoreV1().ResourceQuotas(ns).Get(ctx, "pods", metav1.GetOptions{})
+		used := q.Status.Used[corev1.ResourcePods]
+		return err == nil && used.Value() == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("quota never counted the 2 pods: %v", err)
+	}
+}
+
+// testRealFailure installs a release for tc, asks for its build and checks
+// that the stream ends with tc's failed event.
+func testRealFailure(t *testing.T, r *realNode, tc realFailure) {
+	release := strings.ReplaceAll(tc.name, " ", "-")
+	ns := r.install(t, release, tc.env, tc.set...)
+	if tc.setup != nil {
+		tc.setup(t, r, ns)
+	}
+	base, _ := r.serviceURL(t, ns)
+	events := readEvents(t, base+realSpec(tc.repo))
+	if len(events) == 0 {
+		t.Fatal("no events")
+	}
+	var last struct{ Phase, Message string }
+	if err := json.Unmarshal([]byte(events[len(events)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	msg := strings.ReplaceAll(last.Message, ns, "<ns>")
+	if last.Phase != "failed" || msg != tc.want {
+		t.Errorf("last event: phase %q, message %q; want failed, %q\nevents:\n%s", last.Phase, msg, tc.want, strings.Join(events, "\n"))
+	}
+}
+
+// testRealBuild installs the chart with helm and asks its Service for a
+// build: binderbuild in its pod creates a build pod on the node, the fake
+// repo2docker in it builds with the docker-api pod's dockerd through the
+// hostPath socket and pushes to the registry, and the client receives the
+// exact events; the image is in the registry afterwards.
+func testRealBuild(t *testing.T, r *realNode) {
+	t0 := time.Now()
+	ns := r.install(t, "e2e", nil)
+	t.Logf("helm install --wait took %v", time.Since(t0).Round(time.Millisecond))
+
+	const sha = realCommit
+	base, pod := r.serviceURL(t, ns)
+	before := r.node.APIRequests(pod)
+	t1 := time.Now()
+	events := readEvents(t, base+realSpec("minimal"))
+	took := time.Since(t1)
+	t.Logf("request to ready: %v; %d API requests of the server meanwhile", took.Round(time.Millisecond), r.node.APIRequests(pod)-before)
+
+	image := r.registry.Host() + "/e2e-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2de2e-2fminimal-e05ba1:" + sha
+	want := []string{
+		`{"phase": "waiting", "message": "Waiting for build to start...\n"}`,
+		`{"message":"Picked Git content provider.\n","phase":"fetching"}`,
+		`{"message":"HEAD is now at ` + sha + `\n","phase":"fetching"}`,
+		`{"message":"Using DockerBuildPack builder\n","phase":"building"}`,
+		`{"message":"Step 1/3 : FROM scratch","phase":"building"}`,
+		`{"message":" ---\u003e \n","phase":"building"}`,
+		`{"message":"Step 2/3 : COPY ref /ref","phase":"building"}`,
+		`{"message":" ---\u003e <id>\n","phase":"building"}`,
+		`{"message":"Step 3/3 : LABEL repo2docker.ref=` + sha + `","phase":"building"}`,
+		`{"message":" ---\u003e Running in <id>\n","phase":"building"}`,
+		`{"message":"Removing intermediate container <id>\n","phase":"building"}`,
+		`{"message":" ---\u003e <id>\n","phase":"building"}`,
+		`{"message":"Successfully built <id>\n","phase":"building"}`,
+		`{"message":"Successfully tagged ` + image + `\n","phase":"building"}`,
+		`{"message":"Pushing image\n","phase":"pushing"}`,
+		`{"message":"Successfully pushed ` + image + `\n","phase":"pushing"}`,
+		`{"phase": "ready", "message": "Done! Image built\n", "imageName": "` + image + `"}`,
+	}
+	if got, want := strings.Join(events, "\n"), strings.Join(want, "\n"); got != want {
+		t.Errorf("events:\n%s\nwant:\n%s", got, want)
+	}
+	ref, err := name.ParseReference(image, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Head(ref); err != nil {
+		t.Errorf("built image not in the registry: %v", err)
+	}
+}
+
+// engineID is an image or container ID in dockerd's build output.
+var engineID = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
+
+// readEvents reads the event stream at u to its end (at most 5 minutes)
+// and returns the data lines' JSON, engine IDs replaced by <id>.
+func readEvents(t *testing.T, u string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	var data []string
+	for _, line := range getEvents(ctx, t, u).all() {
+		if d, ok := strings.CutPrefix(line, "data: "); ok {
+			data = append(data, engineID.ReplaceAllString(d, "<id>"))
+		}
+	}
+	return data
+}
