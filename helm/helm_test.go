@@ -365,7 +365,7 @@ func TestDockerAPISocket(t *testing.T) {
 			}
 			spec := mustFind[*appsv1.DaemonSet](t, objs, "docker-api").Spec.Template.Spec
 			args = spec.Containers[0].Args
-			for _, want := range []string{"dockerd", "--data-root=" + data, "--exec-root=" + run, "--host=unix://" + sock} {
+			for _, want := range []string{"dockerd", "--data-root=" + data, "--exec-root=/run/docker", "--host=unix://" + sock} {
 				if !slices.Contains(args, want) {
 					t.Errorf("docker-api args %q lack %q", args, want)
 				}
