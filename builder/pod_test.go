@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -182,6 +183,37 @@ func TestPendingReason(t *testing.T) {
 	for _, tc := range tests {
 		if got := pendingReason(&corev1.Pod{Status: tc.status}); got != tc.want {
 			t.Errorf("pendingReason(%+v) = %q, want %q", tc.status, got, tc.want)
+		}
+	}
+}
+
+// TestPendingFailure covers the waiting reasons the real-node tests
+// (helm/realnode_test.go) do not produce.
+func TestPendingFailure(t *testing.T) {
+	waiting := func(reason, msg string) corev1.PodStatus {
+		return corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{
+			Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}}}}}
+	}
+	tests := []struct {
+		status corev1.PodStatus
+		want   string // "": no failure
+	}{
+		{corev1.PodStatus{}, ""},
+		{waiting("ContainerCreating", ""), ""},
+		{waiting("ImagePullBackOff", `Back-off pulling image "x"`), "Build failed: the build image could not be pulled (ImagePullBackOff): Back-off pulling image \"x\"\n"},
+		{waiting("ErrImageNeverPull", `Container image "x" is not present with pull policy of Never`),
+			"Build failed: the build image could not be pulled (ErrImageNeverPull): Container image \"x\" is not present with pull policy of Never\n"},
+		{waiting("CreateContainerConfigError", `secret "s" not found`),
+			"Build failed: the build container could not be created (CreateContainerConfigError): secret \"s\" not found\n"},
+	}
+	for _, tc := range tests {
+		err := pendingFailure(&corev1.Pod{Status: tc.status})
+		var f *events.Failure
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("pendingFailure(%+v) = %v, want none", tc.status, err)
+		case tc.want != "" && (!errors.As(err, &f) || f.Cause != events.CauseFailed || messageOf(f.Event) != tc.want):
+			t.Errorf("pendingFailure(%+v) = %v, want a failure with %q", tc.status, err, tc.want)
 		}
 	}
 }

@@ -365,11 +365,17 @@ func pendingFailure(pod *corev1.Pod) error {
 // waiting on its node.
 const mountCheckInterval = 2 * time.Second
 
-// mountFailure is the failure of a pod whose volumes the kubelet could not
-// mount (e.g. no docker-api socket on the node, or a missing push Secret):
-// the pod would wait for them for as long as the build may take, and only
-// the pod's events say so. nil when there is none, or the events cannot be
-// read (the chart's Role allows it).
+// mountGrace is how long the kubelet's attempts to mount a build pod's
+// volumes may fail before the build fails: a docker-api that is still
+// starting on its node creates the socket moments later, and the kubelet's
+// next attempt (after a growing backoff: 0.5, 1, 2, 4, 8, 16 s) mounts it.
+const mountGrace = 30 * time.Second
+
+// mountFailure is the failure of a pod whose volumes the kubelet has failed
+// to mount for mountGrace (e.g. no docker-api socket on the node, or a
+// missing push Secret): the pod would wait for them for as long as the build
+// may take, and only the pod's events say so. nil when there is none, or
+// the events cannot be read (the chart's Role allows it).
 func (w *podWatch) mountFailure(ctx context.Context) error {
 	list, err := w.k.client.CoreV1().Events(w.k.cfg.BuildNamespace).List(ctx, metav1.ListOptions{
 		FieldSelector: "involvedObject.uid=" + string(w.uid) + ",reason=FailedMount",
@@ -378,10 +384,12 @@ func (w *podWatch) mountFailure(ctx context.Context) error {
 		w.k.log.DebugContext(ctx, "read build pod events", "pod", w.req.Name, "error", err)
 		return nil
 	}
-	if len(list.Items) == 0 {
-		return nil
+	for _, e := range list.Items {
+		if e.LastTimestamp.Sub(e.FirstTimestamp.Time) >= mountGrace {
+			return events.Fail(events.CauseFailed, "Build failed: the build pod could not mount its volumes: "+e.Message+"\n")
+		}
 	}
-	return events.Fail(events.CauseFailed, "Build failed: the build pod could not mount its volumes: "+list.Items[0].Message+"\n")
+	return nil
 }
 
 // failureCause says why a failed pod failed.
