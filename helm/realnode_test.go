@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 
 	"github.com/binderbuild/binderbuild/internal/goimage"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
@@ -214,7 +215,7 @@ extraEnv:
   storage: {emptyDir: {}}
   extraArgs: [--insecure-registry=%s, --iptables=false, --ip-masq=false, --bridge=none, --storage-driver=vfs]
 `, repo, tag, reg, release, reg, repo2dockerImage, extraEnv.String(), dockerdRepo, dockerdTag, reg))
-	// docker-api's hostPath exec-root stays on the machine: remove it.
+	// docker-api's hostPath socket folder stays on the machine: remove it.
 	runDir := filepath.Join("/var/run", ns+"-"+release)
 	t.Cleanup(func() { _ = os.RemoveAll(runDir) })
 	args := []string{"install", release, chartDir, "--namespace", ns, "--kubeconfig", r.c.KubeconfigPath(),
@@ -225,7 +226,28 @@ extraEnv:
 	if out, err := runHelm(t, args...); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			r.logPods(t, ns)
+		}
+	})
 	return ns
+}
+
+// logPods logs the state and log of every pod in ns, for failed tests.
+func (r *realNode) logPods(t *testing.T, ns string) {
+	ctx := context.Background()
+	pods, err := r.c.Client().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("list pods: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Status.ContainerStatuses {
+			log, _ := r.c.Client().CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, TailLines: ptr.To[int64](30)}).DoRaw(ctx)
+			t.Logf("pod %s container %s: restarts %d, state %+v; log:\n%s", p.Name, c.Name, c.RestartCount, c.State, log)
+		}
+	}
 }
 
 // splitImage splits "repository:tag".
@@ -262,6 +284,10 @@ func TestRealNode(t *testing.T) {
 	t.Run("build", func(t *testing.T) {
 		t.Parallel()
 		testRealBuild(t, r)
+	})
+	t.Run("push secret created late", func(t *testing.T) {
+		t.Parallel()
+		testLateSecret(t, r)
 	})
 	for _, tc := range realFailures {
 		t.Run(tc.name, func(t *testing.T) {
@@ -387,10 +413,12 @@ func testRealFailure(t *testing.T, r *realNode, tc realFailure) {
 // exact events; the image is in the registry afterwards.
 func testRealBuild(t *testing.T, r *realNode) {
 	t0 := time.Now()
-	ns := r.install(t, "e2e", nil)
+	// Namespace and release make docker-api's socket folder long: dockerd
+	// once put its containerd's sockets there and exited (path too long).
+	const release = "e2e-release-with-a-long-name"
+	ns := r.install(t, release, nil)
 	t.Logf("helm install --wait took %v", time.Since(t0).Round(time.Millisecond))
 
-	const sha = realCommit
 	base, pod := r.serviceURL(t, ns)
 	before := r.node.APIRequests(pod)
 	t1 := time.Now()
@@ -398,8 +426,24 @@ func testRealBuild(t *testing.T, r *realNode) {
 	took := time.Since(t1)
 	t.Logf("request to ready: %v; %d API requests of the server meanwhile", took.Round(time.Millisecond), r.node.APIRequests(pod)-before)
 
-	image := r.registry.Host() + "/e2e-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2de2e-2fminimal-e05ba1:" + sha
-	want := []string{
+	image := r.registry.Host() + "/" + release + "-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2de2e-2fminimal-e05ba1:" + realCommit
+	if got, want := strings.Join(events, "\n"), strings.Join(buildEvents(image), "\n"); got != want {
+		t.Errorf("events:\n%s\nwant:\n%s", got, want)
+	}
+	ref, err := name.ParseReference(image, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Head(ref); err != nil {
+		t.Errorf("built image not in the registry: %v", err)
+	}
+}
+
+// buildEvents are the events of a build of the repository "minimal" into
+// image, as the fake repo2docker and dockerd report it.
+func buildEvents(image string) []string {
+	const sha = realCommit
+	return []string{
 		`{"phase": "waiting", "message": "Waiting for build to start...\n"}`,
 		`{"message":"Picked Git content provider.\n","phase":"fetching"}`,
 		`{"message":"HEAD is now at ` + sha + `\n","phase":"fetching"}`,
@@ -418,15 +462,33 @@ func testRealBuild(t *testing.T, r *realNode) {
 		`{"message":"Successfully pushed ` + image + `\n","phase":"pushing"}`,
 		`{"phase": "ready", "message": "Done! Image built\n", "imageName": "` + image + `"}`,
 	}
-	if got, want := strings.Join(events, "\n"), strings.Join(want, "\n"); got != want {
-		t.Errorf("events:\n%s\nwant:\n%s", got, want)
-	}
-	ref, err := name.ParseReference(image, name.Insecure)
+}
+
+// testLateSecret asks for a build whose push Secret does not exist yet: the
+// kubelet fails to mount it, the Secret is created, and the kubelet's next
+// attempt mounts it; the build goes through, as it would on a node whose
+// docker-api socket appears a moment late.
+func testLateSecret(t *testing.T, r *realNode) {
+	ns := r.install(t, "late-secret", map[string]string{"BINDERBUILD_PUSH_SECRET": "late"})
+	base, _ := r.serviceURL(t, ns)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	stream := getEvents(ctx, t, base+realSpec("minimal"))
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		list, err := r.c.Client().CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=FailedMount"})
+		return err == nil && len(list.Items) > 0, nil
+	})
 	if err != nil {
+		t.Fatalf("no FailedMount event: %v; events so far:\n%s", err, stream.String())
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "late"}, StringData: map[string]string{"config.json": "{}"}}
+	if _, err := r.c.Client().CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := remote.Head(ref); err != nil {
-		t.Errorf("built image not in the registry: %v", err)
+	image := r.registry.Host() + "/late-secret-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2de2e-2fminimal-e05ba1:" + realCommit
+	got, want := strings.Join(dataLines(stream.all()), "\n"), strings.Join(buildEvents(image), "\n")
+	if got != want {
+		t.Errorf("events:\n%s\nwant:\n%s", got, want)
 	}
 }
 
@@ -439,8 +501,14 @@ func readEvents(t *testing.T, u string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
+	return dataLines(getEvents(ctx, t, u).all())
+}
+
+// dataLines are the data lines' JSON of an event stream, engine IDs
+// replaced by <id>.
+func dataLines(lines []string) []string {
 	var data []string
-	for _, line := range getEvents(ctx, t, u).all() {
+	for _, line := range lines {
 		if d, ok := strings.CutPrefix(line, "data: "); ok {
 			data = append(data, engineID.ReplaceAllString(d, "<id>"))
 		}
