@@ -53,11 +53,22 @@ type realNode struct {
 	c        *testcluster.Cluster
 	node     *testcluster.Node
 	registry *testregistry.Registry
+
+	mu      sync.Mutex
+	runDirs []string // docker-api's hostPath socket folders, removed after the cluster
 }
 
 // startRealNode starts the cluster and the node, builds and imports the
 // images meanwhile, and starts the registry.
 func startRealNode(t *testing.T) *realNode {
+	r := &realNode{}
+	// Registered first, so it runs after the cluster stopped: the kubelet
+	// creates the folders again while docker-api pods run.
+	t.Cleanup(func() {
+		for _, d := range r.runDirs {
+			_ = os.RemoveAll(d)
+		}
+	})
 	c := testcluster.StartWithT(t, testcluster.Options{ControllerManager: true})
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
@@ -99,8 +110,9 @@ func startRealNode(t *testing.T) *realNode {
 			t.Fatal(err)
 		}
 	}
-	reg := testregistry.Start(t, testregistry.Options{IP: node.IP()})
-	return &realNode{c: c, node: node, registry: reg}
+	r.c, r.node = c, node
+	r.registry = testregistry.Start(t, testregistry.Options{IP: node.IP()})
+	return r
 }
 
 // buildServiceImage builds the service's image as `make image` does and
@@ -215,9 +227,9 @@ extraEnv:
   storage: {emptyDir: {}}
   extraArgs: [--insecure-registry=%s, --iptables=false, --ip-masq=false, --bridge=none, --storage-driver=vfs]
 `, repo, tag, reg, release, reg, repo2dockerImage, extraEnv.String(), dockerdRepo, dockerdTag, reg))
-	// docker-api's hostPath socket folder stays on the machine: remove it.
-	runDir := filepath.Join("/var/run", ns+"-"+release)
-	t.Cleanup(func() { _ = os.RemoveAll(runDir) })
+	r.mu.Lock()
+	r.runDirs = append(r.runDirs, filepath.Join("/var/run", ns+"-"+release))
+	r.mu.Unlock()
 	args := []string{"install", release, chartDir, "--namespace", ns, "--kubeconfig", r.c.KubeconfigPath(),
 		"--values", values, "--wait", "--timeout", "5m"}
 	for _, s := range set {
