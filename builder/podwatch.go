@@ -344,7 +344,8 @@ func pendingReason(pod *corev1.Pod) string {
 // pendingFailure is the failure of a pending pod whose container the
 // kubelet cannot start as specified: its image cannot be pulled (the kubelet
 // would retry for as long as the build may take), or its configuration
-// (e.g. a volume's subPath) is wrong. nil when there is none.
+// (e.g. a variable from a missing Secret, as an admission webhook may add)
+// is wrong. nil when there is none.
 func pendingFailure(pod *corev1.Pod) error {
 	for _, c := range pod.Status.ContainerStatuses {
 		wait := c.State.Waiting
