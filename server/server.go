@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/binderbuild/binderbuild"
@@ -126,6 +127,8 @@ type Server struct {
 	// streams follows builds for /build clients (stream.go).
 	streams *streams
 	hits    *hits // what a cache hit writes, by resolved repository
+	// answering counts /build requests in their handlers (yieldIfBusy).
+	answering atomic.Int64
 
 	requestIDs *requestIDs // ids of requests without an X-Request-Id
 }
