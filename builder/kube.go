@@ -220,6 +220,7 @@ func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *event
 	req.Name = name
 	poke := k.subscribe(req.Name)
 	defer func() { k.unsubscribe(req.Name) }()
+	owner := false // this build created the pod, rather than attached to it
 	if !building {
 		if err := k.queue.wait(ctx, req, log); err != nil {
 			return err
@@ -230,6 +231,7 @@ func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *event
 			return err
 		}
 		if !joined {
+			owner = true
 			defer k.release(ctx, name)
 			created, err := k.create(ctx, req)
 			if err != nil {
@@ -244,7 +246,7 @@ func (k *Kube) Run(ctx context.Context, req binderbuild.BuildRequest, log *event
 		}
 	}
 	trackerFrom(ctx).start() // admitted, or attached to a pod already building
-	w := &podWatch{k: k, req: req, poke: poke, logRecorder: logRecorder{log: log}}
+	w := &podWatch{k: k, req: req, owner: owner, poke: poke, logRecorder: logRecorder{log: log}}
 	return w.run(ctx)
 }
 

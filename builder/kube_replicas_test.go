@@ -140,6 +140,12 @@ func TestKubeReplicasAttach(t *testing.T) {
 	want := append(append([]string{waitingEvent}, forwarded()...), readyEvent("attach", "ooo111"))
 	assertEvents(t, joined.wait(t), want)
 	assertEvents(t, again.wait(t), want)
+	// Attached replicas leave the pod to its owner, here gone, and then to
+	// cleanup: one that deleted it after reading the log cut the other's
+	// log short, now and then.
+	if gone(t, cluster.Get(t).Client(), ns, pod.Name) {
+		t.Error("a replica attached to the build pod deleted it")
+	}
 }
 
 // Only the replica holding the cleanup Lease deletes orphaned pods.

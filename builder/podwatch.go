@@ -41,9 +41,13 @@ const maxFinishedAttempts = 8
 
 // podWatch follows one build pod from creation to its end.
 type podWatch struct {
-	k    *Kube
-	req  binderbuild.BuildRequest
-	poke chan struct{}
+	k   *Kube
+	req binderbuild.BuildRequest
+	// owner: this replica created the pod and deletes it once it read the
+	// whole log. Replicas attached to it read on, each to the end, and
+	// leave it to the owner, or, when the owner is gone, to cleanup.
+	owner bool
+	poke  chan struct{}
 
 	uid       types.UID // the pod followed; another UID under the name is another build
 	scheduled bool      // the pod was bound to a node
@@ -220,7 +224,9 @@ func (w *podWatch) observe(ctx context.Context, pod *corev1.Pod) (done bool, err
 		if !w.logsComplete {
 			return false, nil // the rest of the log first
 		}
-		w.k.deletePod(ctx, w.req.Name)
+		if w.owner {
+			w.k.deletePod(ctx, w.req.Name)
+		}
 		return true, w.result(pod)
 	}
 	return false, nil
