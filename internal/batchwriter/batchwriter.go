@@ -121,8 +121,9 @@ func (b *Writer) wait() {
 	b.waiting.Add(-1)
 }
 
-// changed wakes whoever waits for room. A waiter counts itself before it
-// looks at held, so it sees what changed or is woken.
+// changed wakes whoever waits for room. A waiter looks at held and waits
+// under mu, and every batch takes mu after it changed held and calls
+// changed again, so a waiter that missed one call is woken by the next.
 func (b *Writer) changed() {
 	if b.waiting.Load() > 0 {
 		b.mu.Lock()
