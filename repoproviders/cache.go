@@ -92,7 +92,7 @@ func Cached(next Provider, age time.Duration, size int, m *Metrics) *CachedProvi
 	c := &CachedProvider{next: next, ttl: age, metrics: m, hits: m.resolutions(next.Prefix(), outcomeCached), now: time.Now}
 	c.recent = ttl.New[cacheKey, cacheEntry](size, func() time.Time { return c.now() })
 	c.pinned, _ = lru.New[cacheKey, binderbuild.Resolved](size)
-	c.parsed, _ = lru.New[string, binderbuild.Repo](size)
+	c.parsed, _ = lru.New[string, binderbuild.Repo](min(size, maxParsed))
 	return c
 }
 
@@ -100,18 +100,26 @@ func Cached(next Provider, age time.Duration, size int, m *Metrics) *CachedProvi
 func (c *CachedProvider) Prefix() string { return c.next.Prefix() }
 
 // Parse calls the wrapped provider's Parse once per spec that parses:
-// a warm request skips parsing. Specs that do not parse are parsed again
-// each time, so that they cannot fill the cache.
+// a warm request skips parsing. Specs that do not parse, or are long, are
+// parsed again each time, so that they cannot fill the cache.
 func (c *CachedProvider) Parse(spec string) (binderbuild.Repo, error) {
 	if repo, ok := c.parsed.Peek(spec); ok {
 		return repo, nil
 	}
 	repo, err := c.next.Parse(spec)
-	if err == nil {
+	if err == nil && len(spec) <= maxParsedSpec {
 		c.parsed.Add(spec, repo)
 	}
 	return repo, err
 }
+
+// maxParsedSpec and maxParsed bound what hostile specs can make the parse
+// cache hold: about 1 KB for each of at most 4096 specs. Longer specs,
+// which real repositories seldom have, are parsed each time.
+const (
+	maxParsedSpec = 256
+	maxParsed     = 4096
+)
 
 // Display returns the wrapped provider's Display.
 func (c *CachedProvider) Display() any { return c.next.Display() }

@@ -74,6 +74,15 @@ func TestCachedParsesOnce(t *testing.T) {
 	if got := f.parses.Load(); got != 1+1+3 {
 		t.Errorf("%d parses, want 5: one of repo/main, one for want, three of nope", got)
 	}
+	long := "repo/" + strings.Repeat("b", maxParsedSpec)
+	for range 2 {
+		if _, err := c.Parse(long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.parses.Load(); got != 5+2 || c.parsed.Len() != 1 {
+		t.Errorf("%d parses and %d specs kept after a long spec twice, want 7 and 1: long specs are not kept", got, c.parsed.Len())
+	}
 }
 
 func TestCachedForwards(t *testing.T) {

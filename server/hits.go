@@ -6,7 +6,7 @@ import (
 	"github.com/binderbuild/binderbuild/internal/ttl"
 )
 
-// maxHits bounds the memo of cache hits: a few hundred bytes each.
+// maxHits bounds the memo of cache hits, of about 2 KB each (maxHitSpec).
 const maxHits = 4096
 
 // hits memoizes what a /build request writes for each resolved repository:
@@ -32,8 +32,16 @@ func newHits(prefix string, emitter EventEmitter) *hits {
 	return &hits{memo: ttl.New[hitKey, *hit](maxHits, nil), prefix: prefix, emitter: emitter}
 }
 
+// maxHitSpec bounds the specs whose hits are kept, so that the memo holds
+// about 2 KB per entry whatever specs clients send; a longer spec's hit is
+// encoded each time.
+const maxHitSpec = 256
+
 // get returns the hit of res, encoding it the first time.
 func (h *hits) get(res binderbuild.Resolved) *hit {
+	if len(res.Spec) > maxHitSpec {
+		return h.encode(res)
+	}
 	key := hitKey{res.ProviderName, res.Spec, res.ResolvedRef, res.BuildSlug}
 	if v, ok := h.memo.Peek(key); ok {
 		return v

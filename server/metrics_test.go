@@ -162,6 +162,22 @@ func TestCacheHitsAreEncodedOnce(t *testing.T) {
 	}
 }
 
+// A hit of a long spec is encoded each time, not kept: hostile specs
+// cannot make the memo big.
+func TestLongSpecHitsAreNotKept(t *testing.T) {
+	h := newHits("registry.example.com/binder/", (*events.Emitter)(nil))
+	res := binderbuild.Resolved{Repo: binderbuild.Repo{ProviderName: "GitHub", BuildSlug: "org-repo",
+		Spec: "org/repo/" + strings.Repeat("x", maxHitSpec)}, ResolvedRef: sha}
+	if got, want := h.get(res).image, binderbuild.ImageName("registry.example.com/binder/", "org-repo", sha); got != want {
+		t.Errorf("image %q, want %q", got, want)
+	}
+	res.Spec = "org/repo/HEAD"
+	h.get(res)
+	if n := h.memo.Len(); n != 1 {
+		t.Errorf("%d hits kept, want 1: the short spec's only", n)
+	}
+}
+
 // TestBuildRequestOutcomes: the first request starts the build, the next
 // join it; streams are counted while open, parked or not.
 func TestBuildRequestOutcomes(t *testing.T) {
