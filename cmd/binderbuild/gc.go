@@ -221,9 +221,15 @@ func gcSettings(lookup lookupFunc) (gc.Settings, error) {
 	if err := loadSettings(envPrefix, &cfg, lookup); err != nil {
 		return gc.Settings{}, err
 	}
-	s := cfg.GC
-	s.ImagePrefix, s.InsecureHosts = strings.TrimSpace(cfg.ImagePrefix), cfg.RegistryInsecureHosts
+	s := cfg.gcSettings()
 	return s, checkGC(s)
+}
+
+// gcSettings are the BINDERBUILD_GC_* settings in the service's registry.
+func (c config) gcSettings() gc.Settings {
+	s := c.GC
+	s.ImagePrefix, s.InsecureHosts = strings.TrimSpace(c.ImagePrefix), c.RegistryInsecureHosts
+	return s
 }
 
 // checkGC refuses negative gc settings, naming the variable; gc's

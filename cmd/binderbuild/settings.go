@@ -183,10 +183,9 @@ func setValue(f reflect.Value, v string) error {
 	return nil
 }
 
-// checkLeadingZero refuses integers like 010, which are octal in Go syntax.
+// checkLeadingZero refuses integers like 010 (units.HasLeadingZero).
 func checkLeadingZero(v string) error {
-	digits := strings.TrimLeft(v, "+-")
-	if len(digits) > 1 && digits[0] == '0' && digits[1] >= '0' && digits[1] <= '9' {
+	if units.HasLeadingZero(v) {
 		return fmt.Errorf("leading zero in %q (ambiguous: 010 is octal 8 in Go syntax); write it without, or 0o10 for octal", v)
 	}
 	return nil

@@ -201,11 +201,10 @@ func newImageChecker(cfg config, getenv func(string) string, reg prometheus.Regi
 // startGC runs registry retention on BINDERBUILD_GC_SCHEDULE, when set,
 // in the registry of cfg (the embedded one when serve started it).
 func startGC(ctx context.Context, cfg config, kube kubernetes.Interface, reg prometheus.Registerer, forget func(), log *slog.Logger) error {
-	settings := cfg.GC
+	settings := cfg.gcSettings()
 	if settings.Schedule == "" {
 		return nil
 	}
-	settings.ImagePrefix, settings.InsecureHosts = cfg.ImagePrefix, cfg.RegistryInsecureHosts
 	gcCfg := gc.Config{Metrics: gc.NewMetrics(reg), Log: log}
 	if settings.ProtectRunning {
 		if kube == nil {

@@ -57,7 +57,7 @@ func ParseBytes(v string) (Bytes, error) {
 	if strings.HasSuffix(s, "m") || strings.HasSuffix(s, "u") || strings.HasSuffix(s, "n") {
 		return 0, fmt.Errorf("size %q: m, u and n are thousandths, millionths and billionths of a byte; write M for 10^6 bytes or Mi for 2^20", v)
 	}
-	if len(s) > 1 && s[0] == '0' && s[1] >= '0' && s[1] <= '9' {
+	if HasLeadingZero(s) {
 		return 0, fmt.Errorf("size %q: leading zero (ambiguous: octal in Go syntax); write it without", v)
 	}
 	q, err := resource.ParseQuantity(s)
@@ -74,6 +74,14 @@ func ParseBytes(v string) (Bytes, error) {
 		return 0, fmt.Errorf("size %q is not a whole number of bytes", v)
 	}
 	return Bytes(q.Value()), nil
+}
+
+// HasLeadingZero reports whether the number v, after its sign, starts
+// with a zero and another digit, as 010 does: Go syntax reads it as octal
+// 8, where operators mean ten, so settings refuse it.
+func HasLeadingZero(v string) bool {
+	d := strings.TrimLeft(v, "+-")
+	return len(d) > 1 && d[0] == '0' && d[1] >= '0' && d[1] <= '9'
 }
 
 // quantityUnit is the Kubernetes suffix of an old unit: KB and K are k,
@@ -135,19 +143,19 @@ func parseDays(s string) (time.Duration, error) {
 	return time.Duration(total), nil
 }
 
+// durationUnits are the units parseDays reads and FormatDuration writes,
+// largest first.
+var durationUnits = []struct {
+	name byte
+	d    time.Duration
+}{{'w', 7 * 24 * time.Hour}, {'d', 24 * time.Hour}, {'h', time.Hour}, {'m', time.Minute}, {'s', time.Second}}
+
 // durationUnit returns the length of a parseDays unit.
 func durationUnit(u byte) (time.Duration, bool) {
-	switch u {
-	case 's':
-		return time.Second, true
-	case 'm':
-		return time.Minute, true
-	case 'h':
-		return time.Hour, true
-	case 'd':
-		return 24 * time.Hour, true
-	case 'w':
-		return 7 * 24 * time.Hour, true
+	for _, unit := range durationUnits {
+		if unit.name == u {
+			return unit.d, true
+		}
 	}
 	return 0, false
 }
@@ -174,12 +182,9 @@ func FormatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0"
 	}
-	for _, u := range []struct {
-		name string
-		d    time.Duration
-	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
+	for _, u := range durationUnits {
 		if d%u.d == 0 {
-			return strconv.FormatInt(int64(d/u.d), 10) + u.name
+			return strconv.FormatInt(int64(d/u.d), 10) + string(u.name)
 		}
 	}
 	return d.String()
