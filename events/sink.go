@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binderbuild/binderbuild/internal/pushlist"
 	"github.com/binderbuild/binderbuild/internal/units"
 )
 
@@ -103,8 +104,8 @@ const defaultBuffer = 10000
 // consumer, or a pusher that finds the queue over its bound, moves the
 // list into the ordered backlog under mu.
 type lineQueue struct {
-	pushed atomic.Pointer[queued] // not yet in the backlog, newest first
-	count  atomic.Int64           // lines being pushed or queued, not yet taken or dropped
+	pushed pushlist.List[[]byte] // not yet in the backlog
+	count  atomic.Int64          // lines being pushed or queued, not yet taken or dropped
 	max    int64
 	wake   chan struct{} // receives a value after a push
 	m      *Metrics
@@ -112,13 +113,6 @@ type lineQueue struct {
 	mu      sync.Mutex
 	backlog [][]byte // oldest first
 }
-
-type queued struct {
-	next *queued
-	line []byte
-}
-
-var queuedPool = sync.Pool{New: func() any { return new(queued) }}
 
 func newLineQueue(max int, m *Metrics) *lineQueue {
 	if max <= 0 {
@@ -133,14 +127,7 @@ func (q *lineQueue) push(line []byte) {
 	if q.count.Add(1) > q.max { // counted first: the consumer never sees more than max
 		q.trim()
 	}
-	n := queuedPool.Get().(*queued)
-	n.line = line
-	for {
-		n.next = q.pushed.Load()
-		if q.pushed.CompareAndSwap(n.next, n) {
-			break
-		}
-	}
+	q.pushed.Push(line)
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -160,23 +147,8 @@ func (q *lineQueue) trim() {
 	}
 }
 
-// collect moves the pushed lines to the backlog, oldest first; q.mu is
-// held.
-func (q *lineQueue) collect() {
-	var oldest *queued
-	for n := q.pushed.Swap(nil); n != nil; {
-		next := n.next
-		n.next, oldest = oldest, n
-		n = next
-	}
-	for n := oldest; n != nil; {
-		next := n.next
-		q.backlog = append(q.backlog, n.line)
-		n.next, n.line = nil, nil
-		queuedPool.Put(n)
-		n = next
-	}
-}
+// collect moves the pushed lines to the backlog; q.mu is held.
+func (q *lineQueue) collect() { q.backlog = q.pushed.Take(q.backlog) }
 
 // take removes up to n lines (all for n <= 0), oldest first, and returns
 // them in dst's array: when it takes every line it swaps arrays with dst.

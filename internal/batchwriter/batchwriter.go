@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/binderbuild/binderbuild/internal/pushlist"
 )
 
 // Writer is an io.Writer that batches writes to w. Writes keep their order
@@ -24,9 +26,9 @@ type Writer struct {
 	w   io.Writer
 	max int64
 
-	lines  atomic.Pointer[line] // pushed and not yet taken, newest first
-	held   atomic.Int64         // bytes in lines
-	active atomic.Int64         // Writes under way: Close waits for them
+	lines  pushlist.List[*[]byte] // copies of the Writes not yet taken
+	held   atomic.Int64           // bytes in lines
+	active atomic.Int64           // Writes under way: Close waits for them
 	closed atomic.Bool
 	failed atomic.Bool // err is set
 	// wake holds a token when there may be lines to write or the writer
@@ -36,18 +38,15 @@ type Writer struct {
 	mu      sync.Mutex // for the slow paths: waiting for room, errors
 	room    sync.Cond  // lines were taken or written, or the writer closed
 	waiting atomic.Int64
-	writing bool  // a batch is being written
-	err     error // the first error of w, returned by later writes
-	batch   []byte
+	writing bool      // a batch is being written
+	err     error     // the first error of w, returned by later writes
+	batch   []byte    // the bytes of one write, reused
+	taken   []*[]byte // the lines of one write, reused
 	done    chan struct{}
 }
 
-type line struct {
-	next *line
-	p    []byte
-}
-
-var lines = sync.Pool{New: func() any { return new(line) }}
+// buffers holds the copies of written lines for reuse.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // maxPooled is the largest line buffer kept for reuse: a rare long line
 // does not stay in memory.
@@ -75,15 +74,10 @@ func (b *Writer) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	l := lines.Get().(*line)
-	l.p = append(l.p[:0], p...)
+	buf := buffers.Get().(*[]byte)
+	*buf = append((*buf)[:0], p...)
 	b.held.Add(int64(len(p)))
-	for {
-		l.next = b.lines.Load()
-		if b.lines.CompareAndSwap(l.next, l) {
-			break
-		}
-	}
+	b.lines.Push(buf)
 	b.signal()
 	return len(p), nil
 }
@@ -165,23 +159,15 @@ func (b *Writer) writeBatch() bool {
 	b.mu.Lock()
 	b.writing = true
 	b.mu.Unlock()
-	newest := b.lines.Swap(nil)
-	var oldest *line
-	for l := newest; l != nil; {
-		next := l.next
-		l.next, oldest = oldest, l
-		l = next
-	}
+	b.taken = b.lines.Take(b.taken[:0])
 	b.batch = b.batch[:0]
-	for l := oldest; l != nil; {
-		b.batch = append(b.batch, l.p...)
-		next := l.next
-		l.next = nil
-		if cap(l.p) <= maxPooled {
-			lines.Put(l)
+	for _, buf := range b.taken {
+		b.batch = append(b.batch, *buf...)
+		if cap(*buf) <= maxPooled {
+			buffers.Put(buf)
 		}
-		l = next
 	}
+	clear(b.taken)
 	b.held.Add(-int64(len(b.batch)))
 	b.changed() // room for waiting writers
 	var err error
@@ -199,7 +185,7 @@ func (b *Writer) writeBatch() bool {
 	}
 	b.mu.Unlock()
 	b.changed()
-	return newest != nil
+	return len(b.taken) > 0
 }
 
 // Flush waits until everything written before it has reached w.
