@@ -104,8 +104,7 @@ func (w *containerWatch) sleep(ctx context.Context, d time.Duration) error {
 // timedOut removes the container of a build past its timeout.
 func (w *containerWatch) timedOut(ctx context.Context) error {
 	w.l.remove(ctx, w.req.Name)
-	return events.Fail(events.CauseDeadline, fmt.Sprintf(
-		"Build failed: it took longer than the build timeout of %s.\n", w.l.cfg.Build.BuildTimeout)+w.tailText())
+	return events.Fail(events.CauseDeadline, timeoutMessage(w.l.cfg.Build.BuildTimeout)+w.tailText())
 }
 
 // remaining is what is left of the build timeout, counted from the

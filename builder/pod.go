@@ -173,7 +173,10 @@ func (c PodConfig) pod(req binderbuild.BuildRequest, stickyNode string) *corev1.
 	if c.Push && c.PushSecret != "" {
 		mounts = append(mounts, corev1.VolumeMount{Name: "docker-config", MountPath: "/root/.docker/config.json", SubPath: "config.json", ReadOnly: true})
 		volumes = append(volumes, corev1.Volume{Name: "docker-config", VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: c.PushSecret}}})
+			// Listing the key makes a Secret without it a mount error;
+			// otherwise the kubelet would mount an empty directory as
+			// config.json and the build would push without credentials.
+			Secret: &corev1.SecretVolumeSource{SecretName: c.PushSecret, Items: []corev1.KeyToPath{{Key: "config.json", Path: "config.json"}}}}})
 	}
 	var pullSecrets []corev1.LocalObjectReference
 	for _, s := range c.BuildImagePullSecrets {

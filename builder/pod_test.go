@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/binderbuild/binderbuild"
@@ -151,17 +152,20 @@ func TestFailureCause(t *testing.T) {
 	}
 	tests := []struct {
 		status    corev1.PodStatus
+		deadline  *int64 // the pod's activeDeadlineSeconds
 		wantCause events.Cause
 		wantMsg   string
 	}{
-		{corev1.PodStatus{ContainerStatuses: terminated("OOMKilled", 137)}, events.CauseOOM, "Build failed: the build ran out of memory (OOMKilled, exit code 137).\n"},
-		{corev1.PodStatus{Reason: "DeadlineExceeded", ContainerStatuses: terminated("Error", 137)}, events.CauseDeadline, "Build failed: the build took longer than its deadline (DeadlineExceeded).\n"},
-		{corev1.PodStatus{Reason: "Evicted", Message: "Pod ephemeral local storage usage exceeds the total limit of containers 1Gi."}, events.CauseEvicted, "Build failed: the build pod was evicted: Pod ephemeral local storage usage exceeds the total limit of containers 1Gi.\n"},
-		{corev1.PodStatus{ContainerStatuses: terminated("Error", 2)}, events.CauseFailed, "Build failed: repo2docker exited with code 2.\n"},
-		{corev1.PodStatus{Reason: "NodeLost"}, events.CauseFailed, "Build failed: the build pod failed (NodeLost).\n"},
+		{corev1.PodStatus{ContainerStatuses: terminated("OOMKilled", 137)}, nil, events.CauseOOM, "Build failed: the build ran out of memory (OOMKilled, exit code 137).\n"},
+		{corev1.PodStatus{Reason: "DeadlineExceeded", ContainerStatuses: terminated("Error", 137)}, nil, events.CauseDeadline, "Build failed: the build took longer than its deadline (DeadlineExceeded).\n"},
+		// As the server's timer says when it fires first.
+		{corev1.PodStatus{Reason: "DeadlineExceeded", ContainerStatuses: terminated("Error", 137)}, ptr.To[int64](90), events.CauseDeadline, "Build failed: it took longer than the build timeout of 1m30s.\n"},
+		{corev1.PodStatus{Reason: "Evicted", Message: "Pod ephemeral local storage usage exceeds the total limit of containers 1Gi."}, nil, events.CauseEvicted, "Build failed: the build pod was evicted: Pod ephemeral local storage usage exceeds the total limit of containers 1Gi.\n"},
+		{corev1.PodStatus{ContainerStatuses: terminated("Error", 2)}, nil, events.CauseFailed, "Build failed: repo2docker exited with code 2.\n"},
+		{corev1.PodStatus{Reason: "NodeLost"}, nil, events.CauseFailed, "Build failed: the build pod failed (NodeLost).\n"},
 	}
 	for _, tc := range tests {
-		cause, msg := failureCause(&corev1.Pod{Status: tc.status})
+		cause, msg := failureCause(&corev1.Pod{Spec: corev1.PodSpec{ActiveDeadlineSeconds: tc.deadline}, Status: tc.status})
 		if cause != tc.wantCause || msg != tc.wantMsg {
 			t.Errorf("failureCause(%+v) = %s %q, want %s %q", tc.status, cause, msg, tc.wantCause, tc.wantMsg)
 		}

@@ -135,7 +135,7 @@ func (w *podWatch) timedOut(ctx context.Context) error {
 	if !w.scheduled {
 		return events.Fail(events.CauseUnschedulable, "Build failed: no node could run the build pod in time. "+w.waiting)
 	}
-	return events.Fail(events.CauseDeadline, fmt.Sprintf("Build failed: it took longer than the build timeout of %s.\n", w.k.cfg.BuildTimeout)+w.tailText())
+	return events.Fail(events.CauseDeadline, timeoutMessage(w.k.cfg.BuildTimeout)+w.tailText())
 }
 
 // followerEnded takes the follower's result. A stream that ended before the
@@ -403,6 +403,11 @@ func (w *podWatch) mountFailure(ctx context.Context) error {
 func failureCause(pod *corev1.Pod) (events.Cause, string) {
 	switch pod.Status.Reason {
 	case "DeadlineExceeded":
+		// The kubelet and the server's timer race at the timeout: both say
+		// the same.
+		if d := pod.Spec.ActiveDeadlineSeconds; d != nil {
+			return events.CauseDeadline, timeoutMessage(time.Duration(*d) * time.Second)
+		}
 		return events.CauseDeadline, "Build failed: the build took longer than its deadline (DeadlineExceeded).\n"
 	case "Evicted":
 		return events.CauseEvicted, "Build failed: the build pod was evicted: " + pod.Status.Message + "\n"

@@ -3,6 +3,7 @@ package builder
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/binderbuild/binderbuild/events"
 )
@@ -49,6 +50,13 @@ func (r *logRecorder) tailText() string {
 		return ""
 	}
 	return "Last log lines:\n" + strings.Join(r.tail, "")
+}
+
+// timeoutMessage is the failure message of a build stopped at its timeout,
+// the same whichever clock stopped it: the server's or the kubelet's
+// (the pod's activeDeadlineSeconds).
+func timeoutMessage(timeout time.Duration) string {
+	return fmt.Sprintf("Build failed: it took longer than the build timeout of %s.\n", timeout)
 }
 
 // exitFailure says why a build container that exited with code failed.

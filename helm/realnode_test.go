@@ -367,12 +367,65 @@ var realFailures = []realFailure{
 			"hostPath type check failed: /var/run/<ns>-no-docker-socket/docker-api/docker-api.sock is not a socket file\n",
 	},
 	{
+		name: "deadline",
+		repo: "slow",
+		set:  []string{"buildPods.timeout=20s"},
+		// Whichever stops it first, the server's timer or the kubelet's
+		// activeDeadlineSeconds.
+		want: "Build failed: it took longer than the build timeout of 20s.\nLast log lines:\n" +
+			"Picked Git content provider.\nHEAD is now at " + realCommit + "\nWaiting until the deadline\n",
+	},
+	{
+		// A docker-registry Secret in place of a docker client config.
+		name:  "push secret key",
+		repo:  "minimal",
+		env:   map[string]string{"BINDERBUILD_PUSH_SECRET": "registry-login"},
+		setup: createRegistryLoginSecret,
+		want: `Build failed: the build pod could not mount its volumes: MountVolume.SetUp failed for volume "docker-config" : ` +
+			"references non-existent secret key: config.json\n",
+	},
+	{
+		name:  "limit range",
+		repo:  "minimal",
+		set:   []string{"config.BinderHub.build_memory_limit=128Mi"},
+		setup: limitMemory,
+		want: `Build failed: the API server refused the build pod: pods "build-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2d-e05ba1-012-de" is forbidden: ` +
+			"maximum memory usage per Container is 64Mi, but limit is 128Mi\n",
+	},
+	{
 		name:  "quota",
 		repo:  "minimal",
 		setup: fillPodQuota,
 		want: `Build failed: the API server refused the build pod: pods "build-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2d-e05ba1-012-de" is forbidden: ` +
 			"exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2\n",
 	},
+}
+
+// createRegistryLoginSecret creates the Secret "registry-login" as
+// kubectl create secret docker-registry does: its key is .dockerconfigjson.
+func createRegistryLoginSecret(t *testing.T, r *realNode, ns string) {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "registry-login"},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		StringData: map[string]string{corev1.DockerConfigJsonKey: `{"auths": {}}`},
+	}
+	if _, err := r.c.Client().CoreV1().Secrets(ns).Create(t.Context(), s, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// limitMemory limits the memory of each container in ns to 64Mi.
+func limitMemory(t *testing.T, r *realNode, ns string) {
+	l := &corev1.LimitRange{
+		ObjectMeta: metav1.ObjectMeta{Name: "memory"},
+		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+			Type: corev1.LimitTypeContainer,
+			Max:  corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+		}}},
+	}
+	if _, err := r.c.Client().CoreV1().LimitRanges(ns).Create(t.Context(), l, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // fillPodQuota limits ns to the pods it has (the server's and docker-api's)

@@ -8,7 +8,10 @@
 //
 // The repository's last path element scripts failure tests:
 //
-//	oom   allocate memory until the container's limit kills it
+//	oom            allocate memory until the container's limit kills it
+//	slow           print one line, then wait until killed
+//	count-<n>-<ms> print n numbered lines, one every ms milliseconds, then
+//	               build as usual
 package main
 
 import (
@@ -26,6 +29,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 )
 
 // api is the Engine API version of Debian bookworm's docker.io (20.10).
@@ -38,10 +42,7 @@ func main() {
 	}
 	say("fetching", "Picked Git content provider.\n")
 	say("fetching", "HEAD is now at "+ref+"\n")
-	if path.Base(repo) == "oom" {
-		say("building", "Allocating memory until the limit\n")
-		allocate()
-	}
+	script(path.Base(repo))
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", "/var/run/docker.sock")
@@ -89,6 +90,30 @@ func say(phase, message string) {
 func fail(message string) {
 	say("failed", message+"\n")
 	os.Exit(1)
+}
+
+// script acts out the failure or log the repository name asks for.
+func script(name string) {
+	var n, ms int
+	switch {
+	case name == "oom":
+		say("building", "Allocating memory until the limit\n")
+		allocate()
+	case name == "slow":
+		say("building", "Waiting until the deadline\n")
+		time.Sleep(24 * time.Hour)
+	case scanCount(name, &n, &ms):
+		for i := 1; i <= n; i++ {
+			say("building", fmt.Sprintf("Counting %d of %d\n", i, n))
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+		}
+	}
+}
+
+// scanCount reads "count-<n>-<ms>".
+func scanCount(name string, n, ms *int) bool {
+	_, err := fmt.Sscanf(name, "count-%d-%d", n, ms)
+	return err == nil
 }
 
 // held keeps what allocate touched reachable.
