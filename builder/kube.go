@@ -3,8 +3,10 @@ package builder
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -303,9 +305,7 @@ func (k *Kube) create(ctx context.Context, req binderbuild.BuildRequest) (string
 		if err == nil {
 			return name, nil
 		}
-		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
-			// A ResourceQuota, LimitRange or admission webhook said no: its
-			// message says what to change.
+		if refused(err) {
 			k.log.WarnContext(ctx, "build pod refused", "pod", name, "error", err)
 			return "", events.Fail(events.CauseFailed, "Build failed: the API server refused the build pod: "+err.Error()+"\n")
 		}
@@ -318,6 +318,21 @@ func (k *Kube) create(ctx context.Context, req binderbuild.BuildRequest) (string
 		}
 	}
 	return "", nameClash(req)
+}
+
+// refused reports whether the API server turned a pod down for a reason
+// its message says and the operator can change: a ResourceQuota or
+// LimitRange (403), a missing permission (403), an invalid spec (422), an
+// admission webhook (400 or the code it chose). Not a name clash (409), a
+// rate limit (429) or a server error, whose message helps nobody asking
+// for a build.
+func refused(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return false
+	}
+	code := status.Status().Code
+	return code >= 400 && code < 500 && code != http.StatusConflict && code != http.StatusTooManyRequests
 }
 
 // stickyNode is the docker-api node ranked first for repoURL, when sticky

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -250,3 +252,27 @@ func TestCleanupReason(t *testing.T) {
 }
 
 func ptrTime(t metav1.Time) *metav1.Time { return &t }
+
+func TestRefused(t *testing.T) {
+	pods := schema.GroupResource{Resource: "pods"}
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{apierrors.NewForbidden(pods, "b", errors.New("exceeded quota: pods")), true},
+		{apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "b", nil), true},
+		// An admission webhook's refusal: 400 unless it chose a code.
+		{apierrors.NewBadRequest(`admission webhook "deny.example.org" denied the request: no`), true},
+		{apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "builds"), true},
+		{apierrors.NewAlreadyExists(pods, "b"), false},
+		{apierrors.NewConflict(pods, "b", errors.New("changed")), false},
+		{apierrors.NewTooManyRequests("slow down", 1), false},
+		{apierrors.NewInternalError(errors.New(`failed calling webhook "w": dial tcp 10.0.0.1:443: connection refused`)), false},
+		{errors.New("connection reset by peer"), false},
+	}
+	for _, tc := range tests {
+		if got := refused(tc.err); got != tc.want {
+			t.Errorf("refused(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}

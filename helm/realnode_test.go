@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -24,6 +25,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -393,6 +396,20 @@ var realFailures = []realFailure{
 			"maximum memory usage per Container is 64Mi, but limit is 128Mi\n",
 	},
 	{
+		name:  "webhook refusal",
+		repo:  "minimal",
+		setup: denyBuildPods,
+		want: `Build failed: the API server refused the build pod: admission webhook "deny.binderbuild.test" denied the request: ` +
+			"build pods need an approved ticket\n",
+	},
+	{
+		// A policy adds proxy settings from a Secret the namespace lacks.
+		name:  "container config error",
+		repo:  "minimal",
+		setup: addProxySecretEnv,
+		want:  `Build failed: the build container could not be created (CreateContainerConfigError): secret "proxy-settings" not found` + "\n",
+	},
+	{
 		name:  "quota",
 		repo:  "minimal",
 		setup: fillPodQuota,
@@ -426,6 +443,88 @@ func limitMemory(t *testing.T, r *realNode, ns string) {
 	if _, err := r.c.Client().CoreV1().LimitRanges(ns).Create(t.Context(), l, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// denyBuildPods registers a validating webhook that refuses build pods in
+// ns.
+func denyBuildPods(t *testing.T, r *realNode, ns string) {
+	url, ca := r.c.StartWebhook(t, admit(&admissionv1.AdmissionResponse{
+		Allowed: false,
+		Result:  &metav1.Status{Message: "build pods need an approved ticket"},
+	}))
+	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: ns},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:                    "deny.binderbuild.test",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca},
+			Rules:                   podCreation,
+			NamespaceSelector:       namespaceOnly(ns),
+			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{"component": "binderhub-build"}},
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	hooks := r.c.Client().AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	if _, err := hooks.Create(t.Context(), cfg, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hooks.Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+}
+
+// addProxySecretEnv registers a mutating webhook that gives build pods in
+// ns the variables of the Secret "proxy-settings", which does not exist.
+func addProxySecretEnv(t *testing.T, r *realNode, ns string) {
+	patch := []byte(`[{"op": "add", "path": "/spec/containers/0/envFrom", "value": [{"secretRef": {"name": "proxy-settings"}}]}]`)
+	url, ca := r.c.StartWebhook(t, admit(&admissionv1.AdmissionResponse{
+		Allowed:   true,
+		Patch:     patch,
+		PatchType: ptr.To(admissionv1.PatchTypeJSONPatch),
+	}))
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: ns},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    "proxy.binderbuild.test",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca},
+			Rules:                   podCreation,
+			NamespaceSelector:       namespaceOnly(ns),
+			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{"component": "binderhub-build"}},
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	hooks := r.c.Client().AdmissionregistrationV1().MutatingWebhookConfigurations()
+	if _, err := hooks.Create(t.Context(), cfg, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hooks.Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+}
+
+// podCreation are the rules of a webhook called for every pod created.
+var podCreation = []admissionregistrationv1.RuleWithOperations{{
+	Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+	Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+}}
+
+// namespaceOnly selects the namespace ns, so that a webhook leaves the
+// other tests' namespaces alone.
+func namespaceOnly(ns string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+}
+
+// admit answers every admission review with resp.
+func admit(resp *admissionv1.AdmissionResponse) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var review admissionv1.AdmissionReview
+		if err := json.NewDecoder(req.Body).Decode(&review); err != nil || review.Request == nil {
+			http.Error(w, "not an admission review", http.StatusBadRequest)
+			return
+		}
+		answer := *resp
+		answer.UID = review.Request.UID
+		review.Request, review.Response = nil, &answer
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(review)
+	})
 }
 
 // fillPodQuota limits ns to the pods it has (the server's and docker-api's)
