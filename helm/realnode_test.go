@@ -296,20 +296,28 @@ func (r *realNode) serviceURL(t *testing.T, ns string) (base, podIP string) {
 // each subtest has a release of its own.
 func TestRealNode(t *testing.T) {
 	r := startRealNode(t)
-	t.Run("build", func(t *testing.T) {
-		t.Parallel()
-		testRealBuild(t, r)
-	})
-	t.Run("push secret created late", func(t *testing.T) {
-		t.Parallel()
-		testLateSecret(t, r)
-	})
-	for _, tc := range realFailures {
-		t.Run(tc.name, func(t *testing.T) {
+	t.Run("parallel", func(t *testing.T) {
+		t.Run("build", func(t *testing.T) {
 			t.Parallel()
-			testRealFailure(t, r, tc)
+			testRealBuild(t, r)
 		})
-	}
+		t.Run("push secret created late", func(t *testing.T) {
+			t.Parallel()
+			testLateSecret(t, r)
+		})
+		t.Run("rotated log", func(t *testing.T) {
+			t.Parallel()
+			testRotatedLog(t, r)
+		})
+		for _, tc := range realFailures {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				testRealFailure(t, r, tc)
+			})
+		}
+	})
+	// Alone: the restart cuts every test's connections.
+	t.Run("api server restart", func(t *testing.T) { testAPIServerRestart(t, r) })
 }
 
 // realCommit is the commit of every build of the real-node tests.
@@ -678,4 +686,113 @@ func dataLines(lines []string) []string {
 		}
 	}
 	return data
+}
+
+// countEvents are the events of a build of the repository count-<n>-<ms>
+// into image: n numbered lines among the events of buildEvents.
+func countEvents(image string, n int) []string {
+	events := buildEvents(image)
+	var counted []string
+	for i := 1; i <= n; i++ {
+		counted = append(counted, fmt.Sprintf(`{"message":"Counting %d of %d\n","phase":"building"}`, i, n))
+	}
+	// After the fetching lines, before "Using DockerBuildPack builder".
+	return slices.Concat(events[:3], counted, events[3:])
+}
+
+// testRotatedLog builds with a log that the kubelet rotates several times
+// while binderbuild follows it: the client receives every line once, in
+// order.
+func testRotatedLog(t *testing.T, r *realNode) {
+	const release, lines = "rotated", 3000
+	ns := r.install(t, release, nil)
+	base, _ := r.serviceURL(t, ns)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	repo := fmt.Sprintf("count-%d-3", lines)
+	stream := getEvents(ctx, t, base+realSpec(repo))
+	rotated := rotatedLogs(ctx, r, ns, stream.done)
+	got := dataLines(stream.all())
+	image := readyImage(t, got, r.registry.Host()+"/"+release+"-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2de2e-2f"+strings.ReplaceAll(repo, "-", "-2d")+"-")
+	if diff := firstDifference(strings.Join(countEvents(image, lines), "\n"), strings.Join(got, "\n")); diff != "" {
+		t.Errorf("%d events, want %d; first difference: %s", len(got), len(countEvents(image, lines)), diff)
+	}
+	n := <-rotated
+	t.Logf("the kubelet rotated the build's log %d times", n)
+	if n < 2 {
+		t.Errorf("the kubelet rotated the build's log %d times, want at least 2 (ContainerLogMaxSize %s)", n, testcluster.ContainerLogMaxSize)
+	}
+}
+
+// rotatedLogs counts the rotated log files of build pods in ns seen in the
+// node's pod-logs folder until done is closed, and sends the number.
+func rotatedLogs(ctx context.Context, r *realNode, ns string, done <-chan struct{}) <-chan int {
+	out := make(chan int, 1)
+	go func() {
+		seen := map[string]bool{}
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			// Rotated files are named 0.log.<time>, compressed: .gz.
+			files, _ := filepath.Glob(filepath.Join(r.node.PodLogsDir(), ns+"_build-*", "builder", "0.log.*"))
+			for _, f := range files {
+				seen[strings.TrimSuffix(f, ".gz")] = true
+			}
+			select {
+			case <-tick.C:
+			case <-done:
+				out <- len(seen)
+				return
+			case <-ctx.Done():
+				out <- len(seen)
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// testAPIServerRestart restarts kube-apiserver while a build finishes: the
+// log stream and the watch break, the pod succeeds meanwhile, and the client
+// still receives every line once, in order, and the image.
+func testAPIServerRestart(t *testing.T, r *realNode) {
+	const release, lines = "restart", 100
+	ns := r.install(t, release, nil)
+	base, _ := r.serviceURL(t, ns)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	repo := fmt.Sprintf("count-%d-100", lines)
+	stream := getEvents(ctx, t, base+realSpec(repo))
+	// A second before the counting ends; the build and push take another.
+	err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
+		return strings.Contains(stream.String(), fmt.Sprintf("Counting %d of %d", lines-10, lines)), nil
+	})
+	if err != nil {
+		t.Fatalf("the build never counted to %d: %v\n%s", lines-10, err, stream.String())
+	}
+	t0 := time.Now()
+	if err := r.c.RestartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kube-apiserver restarted in %v", time.Since(t0).Round(time.Millisecond))
+	got := dataLines(stream.all())
+	image := readyImage(t, got, r.registry.Host()+"/"+release+"-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2de2e-2f"+strings.ReplaceAll(repo, "-", "-2d")+"-")
+	if diff := firstDifference(strings.Join(countEvents(image, lines), "\n"), strings.Join(got, "\n")); diff != "" {
+		t.Errorf("%d events, want %d; first difference: %s", len(got), len(countEvents(image, lines)), diff)
+	}
+}
+
+// readyImage is the image of the last event, a ready one, whose name must
+// start with prefix and be tagged with realCommit (its middle is a hash of
+// the repository).
+func readyImage(t *testing.T, events []string, prefix string) string {
+	t.Helper()
+	var last struct{ Phase, ImageName string }
+	if len(events) > 0 {
+		_ = json.Unmarshal([]byte(events[len(events)-1]), &last)
+	}
+	if last.Phase != "ready" || !strings.HasPrefix(last.ImageName, prefix) || !strings.HasSuffix(last.ImageName, ":"+realCommit) {
+		t.Fatalf("last event is not ready with an image %s…:%s; events:\n%s", prefix, realCommit, strings.Join(events, "\n"))
+	}
+	return last.ImageName
 }

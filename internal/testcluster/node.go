@@ -86,6 +86,15 @@ func (n *Node) Name() string { return n.name }
 // IP returns the node's InternalIP, the host side of its pod bridge.
 func (n *Node) IP() string { return n.ip }
 
+// PodLogsDir is where the node's kubelet keeps the containers' logs:
+// <namespace>_<pod>_<uid>/<container>/<restarts>.log, and the rotated
+// files beside it.
+func (n *Node) PodLogsDir() string { return filepath.Join(n.dir, "pod-logs") }
+
+// ContainerLogMaxSize is the size past which a real node's kubelet rotates
+// a container's log, looking every 3 s: small, so that tests see rotation.
+const ContainerLogMaxSize = "64Ki"
+
 // AddRealNode starts a real node called name (containerd, runc and the
 // kubelet, see Node) and waits until it is Ready. Images are never pulled:
 // the node has PauseImage, and tests add theirs with ImportImage and run them
@@ -358,7 +367,10 @@ resolvConf: ""
 imageGCHighThresholdPercent: 100
 evictionHard: {memory.available: 50Mi, nodefs.available: 1%%, imagefs.available: 1%%, nodefs.inodesFree: 1%%}
 serializeImagePulls: false
-`, n.ip, port, healthzPort, c.pki.caFile, n.socket, n.cgroup, filepath.Join(n.dir, "pod-logs"))
+containerLogMaxSize: %s
+containerLogMaxFiles: 2
+containerLogMonitorInterval: 3s
+`, n.ip, port, healthzPort, c.pki.caFile, n.socket, n.cgroup, n.PodLogsDir(), ContainerLogMaxSize)
 }
 
 // startKubelet starts the kubelet in containerd's mount namespace and waits
