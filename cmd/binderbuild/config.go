@@ -87,10 +87,12 @@ func loadConfig(lookup lookupFunc) (config, error) {
 	fallback(&cfg.DataDir, defaultDataDir(getenv))
 	cfg.Push = cfg.UseRegistry && cfg.ImagePrefix != ""
 	cfg.Config.BaseURL = server.NormalizeBaseURL(cfg.Config.BaseURL)
-	if err := cfg.AuthConfig.FromJupyterHubEnv(getenv); err != nil { // JUPYTERHUB_API_URL, scopes
+	scopes, err := cfg.AuthConfig.HubScopes()
+	if err != nil {
 		return cfg, err
 	}
-	if err := cfg.launchFromEnv(getenv); err != nil {
+	cfg.RequiredScopes = scopes
+	if err := cfg.checkLaunch(); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()
