@@ -16,6 +16,7 @@ import (
 	"github.com/binderbuild/binderbuild/registry/gc"
 	"github.com/binderbuild/binderbuild/repoproviders"
 	"github.com/binderbuild/binderbuild/server"
+	"github.com/binderbuild/binderbuild/upgrades"
 )
 
 // config is every setting of `binderbuild serve`, read from BINDERBUILD_*
@@ -46,6 +47,10 @@ type config struct {
 	// of serve's schedule; its image prefix and insecure hosts are the ones
 	// above.
 	GC gc.Settings
+	// Upgrades is the upgrade bot (BINDERBUILD_UPGRADES_*), of `binderbuild
+	// upgrades` and of serve's schedule; its GitHub API URL and insecure
+	// hosts are the service's.
+	Upgrades upgrades.Settings
 
 	Executor string `default:"auto" desc:"how images are built: kubernetes, local (containers on the engine at DOCKER_HOST, default unix:///var/run/docker.sock), or auto (kubernetes when in a cluster or KUBECONFIG is set, else local)"`
 	builder.KubeConfig
