@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/binderbuild/binderbuild/internal/schedule"
 )
 
 // DefaultGitHubAPIURL is GitHub's REST API.
@@ -48,23 +48,7 @@ type Settings struct {
 	MaxWait time.Duration `split_words:"true" default:"1m" desc:"upgrade bot: longest GitHub rate-limit wait before stopping"`
 	// Schedule is the in-service schedule (cron expression or @daily…);
 	// "" means none.
-	Schedule Schedule `desc:"upgrade bot schedule of binderbuild serve: a cron expression (0 3 * * *), @daily or @every 6h; empty: none (the chart's CronJob runs binderbuild upgrades instead)"`
-}
-
-// Schedule is a cron expression or a descriptor such as @daily; "" is
-// none.
-type Schedule string
-
-// UnmarshalText checks the schedule; spaces around it are trimmed.
-func (s *Schedule) UnmarshalText(text []byte) error {
-	v := strings.TrimSpace(string(text))
-	if v != "" {
-		if _, err := cron.ParseStandard(v); err != nil {
-			return err
-		}
-	}
-	*s = Schedule(v)
-	return nil
+	Schedule schedule.Spec `desc:"upgrade bot schedule of binderbuild serve: a cron expression (0 3 * * *), @daily or @every 6h; empty: none (the chart's CronJob runs binderbuild upgrades instead)"`
 }
 
 // KeyFile is the content of a file: as a setting, the file's name.

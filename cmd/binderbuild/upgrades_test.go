@@ -215,6 +215,7 @@ func TestUpgradesSettings(t *testing.T) {
 		{name: "key file", env: map[string]string{"BINDERBUILD_UPGRADES_GITHUB_APP_KEY_FILE": "/nonexistent/key"},
 			wantErr: `invalid BINDERBUILD_UPGRADES_GITHUB_APP_KEY_FILE="/nonexistent/key": open /nonexistent/key: no such file or directory`},
 		{name: "schedule", env: map[string]string{"BINDERBUILD_UPGRADES_SCHEDULE": "sometimes"}, wantErr: `invalid BINDERBUILD_UPGRADES_SCHEDULE="sometimes"`},
+		{name: "time zone only", env: map[string]string{"BINDERBUILD_UPGRADES_SCHEDULE": "TZ=UTC"}, wantErr: `invalid BINDERBUILD_UPGRADES_SCHEDULE="TZ=UTC": want a cron expression`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
