@@ -25,6 +25,12 @@ type Config struct {
 
 	HubMaxConcurrentChecks int           `split_words:"true" default:"8" desc:"JupyterHub token checks sent to the hub at once; further checks wait up to BINDERBUILD_HUB_CHECK_QUEUE_TIMEOUT, then fail with 503"`
 	HubCheckQueueTimeout   time.Duration `split_words:"true" default:"5s" desc:"how long a JupyterHub token check waits for a free slot"`
+
+	// What JupyterHub gives its services, the default of RequiredScopes
+	// (see HubScopes).
+	JupyterhubOauthAccessScopes string `split_words:"true" fallback:"JUPYTERHUB_OAUTH_ACCESS_SCOPES" desc:"JSON list of the scopes of this service's OAuth client in JupyterHub, the default of BINDERBUILD_REQUIRED_SCOPES"`
+	JupyterhubOauthScopes       string `split_words:"true" fallback:"JUPYTERHUB_OAUTH_SCOPES" desc:"deprecated form of BINDERBUILD_JUPYTERHUB_OAUTH_ACCESS_SCOPES, read when neither it nor $JUPYTERHUB_OAUTH_ACCESS_SCOPES is set"`
+	JupyterhubServiceName       string `split_words:"true" fallback:"JUPYTERHUB_SERVICE_NAME" desc:"this service's name in JupyterHub; without the scopes above, BINDERBUILD_REQUIRED_SCOPES defaults to access:services!service=<name>"`
 }
 
 // Modes of Config.Auth.

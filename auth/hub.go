@@ -254,29 +254,30 @@ func (c *tokenCache) put(key string, u *User) {
 
 func (c *tokenCache) len() int { return c.entries.Len() }
 
-// FromJupyterHubEnv fills unset hub settings from the variables JupyterHub
-// gives its services: JUPYTERHUB_API_URL, and the required scopes from
-// JUPYTERHUB_OAUTH_ACCESS_SCOPES (JSON list), else the deprecated
-// JUPYTERHUB_OAUTH_SCOPES, else access:services!service=$JUPYTERHUB_SERVICE_NAME
-// (as JupyterHub's HubAuth). JUPYTERHUB_API_TOKEN is not needed: the hub
-// identifies a user token with that token alone.
-func (c *Config) FromJupyterHubEnv(getenv func(string) string) error {
-	if c.JupyterhubApiUrl == "" {
-		c.JupyterhubApiUrl = getenv("JUPYTERHUB_API_URL")
-	}
+// HubScopes returns RequiredScopes, or, when there are none, the scopes
+// JupyterHub gives its services (as JupyterHub's HubAuth): the JSON list
+// of JUPYTERHUB_OAUTH_ACCESS_SCOPES, else of the deprecated
+// JUPYTERHUB_OAUTH_SCOPES, else access:services!service=<service name>.
+// The hub API token is not needed: the hub identifies a user token with
+// that token alone.
+func (c Config) HubScopes() ([]string, error) {
 	if len(c.RequiredScopes) > 0 {
-		return nil
+		return c.RequiredScopes, nil
 	}
-	for _, name := range []string{"JUPYTERHUB_OAUTH_ACCESS_SCOPES", "JUPYTERHUB_OAUTH_SCOPES"} {
-		if v := getenv(name); v != "" {
-			if err := json.Unmarshal([]byte(v), &c.RequiredScopes); err != nil {
-				return fmt.Errorf("invalid %s=%q: want a JSON list of scopes: %v", name, v, err)
+	for _, v := range []struct{ name, value string }{
+		{"JUPYTERHUB_OAUTH_ACCESS_SCOPES", c.JupyterhubOauthAccessScopes},
+		{"JUPYTERHUB_OAUTH_SCOPES", c.JupyterhubOauthScopes},
+	} {
+		if v.value != "" {
+			var scopes []string
+			if err := json.Unmarshal([]byte(v.value), &scopes); err != nil {
+				return nil, fmt.Errorf("invalid %s=%q: want a JSON list of scopes: %v", v.name, v.value, err)
 			}
-			return nil
+			return scopes, nil
 		}
 	}
-	if name := getenv("JUPYTERHUB_SERVICE_NAME"); name != "" {
-		c.RequiredScopes = []string{"access:services!service=" + name}
+	if c.JupyterhubServiceName != "" {
+		return []string{"access:services!service=" + c.JupyterhubServiceName}, nil
 	}
-	return nil
+	return c.RequiredScopes, nil
 }

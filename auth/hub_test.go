@@ -158,36 +158,36 @@ func TestNew(t *testing.T) {
 	}
 }
 
-func TestFromJupyterHubEnv(t *testing.T) {
+// TestHubScopes: the required scopes default to what JupyterHub gives its
+// services, in its order of precedence.
+func TestHubScopes(t *testing.T) {
 	tests := []struct {
 		name       string
-		env        map[string]string
-		set        []string
+		cfg        Config
 		wantScopes []string
-		wantAPI    string
 	}{
 		{name: "nothing", wantScopes: nil},
-		{name: "api url", env: map[string]string{"JUPYTERHUB_API_URL": "http://hub:8081/hub/api"}, wantAPI: "http://hub:8081/hub/api"},
-		{name: "access scopes", env: map[string]string{"JUPYTERHUB_OAUTH_ACCESS_SCOPES": `["access:services!service=binder", "x"]`, "JUPYTERHUB_SERVICE_NAME": "other"},
+		{name: "access scopes", cfg: Config{JupyterhubOauthAccessScopes: `["access:services!service=binder", "x"]`, JupyterhubOauthScopes: `["y"]`, JupyterhubServiceName: "other"},
 			wantScopes: []string{"access:services!service=binder", "x"}},
-		{name: "deprecated scopes", env: map[string]string{"JUPYTERHUB_OAUTH_SCOPES": `["y"]`}, wantScopes: []string{"y"}},
-		{name: "service name", env: map[string]string{"JUPYTERHUB_SERVICE_NAME": "binder"}, wantScopes: []string{"access:services!service=binder"}},
-		{name: "setting wins", env: map[string]string{"JUPYTERHUB_SERVICE_NAME": "binder"}, set: []string{"z"}, wantScopes: []string{"z"}},
+		{name: "deprecated scopes", cfg: Config{JupyterhubOauthScopes: `["y"]`, JupyterhubServiceName: "other"}, wantScopes: []string{"y"}},
+		{name: "service name", cfg: Config{JupyterhubServiceName: "binder"}, wantScopes: []string{"access:services!service=binder"}},
+		{name: "setting wins", cfg: Config{RequiredScopes: []string{"z"}, JupyterhubOauthAccessScopes: "not JSON", JupyterhubServiceName: "binder"}, wantScopes: []string{"z"}},
+		{name: "empty list", cfg: Config{JupyterhubOauthAccessScopes: "[]", JupyterhubServiceName: "binder"}, wantScopes: []string{}},
 	}
 	for _, tc := range tests {
-		c := Config{RequiredScopes: tc.set}
-		if err := c.FromJupyterHubEnv(func(k string) string { return tc.env[k] }); err != nil {
-			t.Fatal(err)
-		}
-		if fmt.Sprint(c.RequiredScopes) != fmt.Sprint(tc.wantScopes) || c.JupyterhubApiUrl != tc.wantAPI {
-			t.Errorf("%s: scopes %q api %q, want %q %q", tc.name, c.RequiredScopes, c.JupyterhubApiUrl, tc.wantScopes, tc.wantAPI)
+		got, err := tc.cfg.HubScopes()
+		if err != nil || fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", tc.wantScopes) {
+			t.Errorf("%s: HubScopes() = %#v, %v; want %#v", tc.name, got, err, tc.wantScopes)
 		}
 	}
-	c := Config{}
-	if err := c.FromJupyterHubEnv(func(k string) string {
-		return map[string]string{"JUPYTERHUB_OAUTH_ACCESS_SCOPES": "access:services"}[k]
-	}); err == nil || !strings.Contains(err.Error(), "JUPYTERHUB_OAUTH_ACCESS_SCOPES") {
-		t.Errorf("a non-JSON scope list gave %v, want an error naming the variable", err)
+	for name, cfg := range map[string]Config{
+		"JUPYTERHUB_OAUTH_ACCESS_SCOPES": {JupyterhubOauthAccessScopes: "access:services"},
+		"JUPYTERHUB_OAUTH_SCOPES":        {JupyterhubOauthScopes: "access:services"},
+	} {
+		want := "invalid " + name + `="access:services": want a JSON list of scopes: invalid character 'a' looking for beginning of value`
+		if _, err := cfg.HubScopes(); err == nil || err.Error() != want {
+			t.Errorf("a non-JSON scope list in %s gave %v, want %s", name, err, want)
+		}
 	}
 }
 

@@ -30,14 +30,13 @@ type Config struct {
 	HubURL      string `split_words:"true" desc:"public URL of JupyterHub, e.g. https://hub.example.org/; servers' URLs start with it (upstream hub_url)"`
 	HubURLLocal string `split_words:"true" desc:"URL at which this service reaches JupyterHub, when not BINDERBUILD_HUB_URL (upstream hub_url_local); the API is its hub/api/, or $JUPYTERHUB_API_URL when set"`
 	HubAPIToken string `split_words:"true" fallback:"JUPYTERHUB_API_TOKEN" desc:"JupyterHub API token of this service (secret). Needs the scopes servers and admin:users"`
-	// HubAPIURL is the Hub API base, set by cmd from $JUPYTERHUB_API_URL;
-	// empty: HubURLLocal + "hub/api/".
-	HubAPIURL               string        `ignored:"true"`
+	// HubAPIURL is the Hub API base; empty: HubURLLocal + "hub/api/".
+	HubAPIURL               string        `envconfig:"HUB_API_URL" fallback:"JUPYTERHUB_API_URL" desc:"JupyterHub API URL of launches (neither set: the hub/api/ of BINDERBUILD_HUB_URL_LOCAL)"`
 	Retries                 int           `default:"4" desc:"attempts of each Hub API request and of each launch (upstream Launcher.retries)"`
 	RetryDelay              time.Duration `split_words:"true" default:"4s" desc:"pause before the second attempt, doubled before each further one (upstream Launcher.retry_delay, in seconds there)"`
 	LaunchTimeout           time.Duration `split_words:"true" default:"10m" desc:"how long a server may take to become ready (upstream Launcher.launch_timeout)"`
-	AllowNamedServers       bool          `split_words:"true" desc:"with authentication, start a named server per launch instead of the user's default server (upstream allow_named_servers, default $JUPYTERHUB_ALLOW_NAMED_SERVERS)"`
-	NamedServerLimitPerUser int           `split_words:"true" desc:"with named servers, how many a user may run at once (0: no limit; upstream named_server_limit_per_user, default $JUPYTERHUB_NAMED_SERVER_LIMIT_PER_USER)"`
+	AllowNamedServers       bool          `split_words:"true" fallback:"JUPYTERHUB_ALLOW_NAMED_SERVERS" desc:"with authentication, start a named server per launch instead of the user's default server (upstream allow_named_servers)"`
+	NamedServerLimitPerUser int           `split_words:"true" fallback:"JUPYTERHUB_NAMED_SERVER_LIMIT_PER_USER" desc:"with named servers, how many a user may run at once (0: no limit; upstream named_server_limit_per_user)"`
 	// RequestTimeout bounds each Hub API request other than the progress
 	// stream.
 	RequestTimeout time.Duration `split_words:"true" default:"30s" desc:"time limit of one Hub API request (the spawn progress stream has BINDERBUILD_LAUNCH_TIMEOUT)"`

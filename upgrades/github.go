@@ -46,11 +46,11 @@ func (e *RateLimitError) Error() string {
 // installation tokens make the pull requests trigger the repository's CI).
 type GitHubAuth struct {
 	// Token is a personal access or Actions token.
-	Token string
+	Token string `fallback:"GITHUB_TOKEN" desc:"upgrade bot: GitHub token (secret); without one, a GitHub App (its pull requests run CI)"`
 	// AppID and AppKey (PEM, PKCS#1 or PKCS#8 RSA) authenticate as a
 	// GitHub App installed on the repository; used when Token is empty.
-	AppID  int64
-	AppKey []byte
+	AppID  int64   `split_words:"true" desc:"upgrade bot: ID of the GitHub App installed on the repository"`
+	AppKey KeyFile `envconfig:"APP_KEY_FILE" desc:"upgrade bot: file of the GitHub App's private key (PEM)"`
 }
 
 // GitHub is the GitHub REST API, as the bot uses it.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/binderbuild/binderbuild/internal/schedule"
 )
 
 // Scheduler runs upgrades on a schedule inside the service. Create it with
@@ -28,12 +30,12 @@ type Scheduler struct {
 // so a bad value fails at startup rather than at the first run. The
 // in-service schedule needs Repo: the service has no checkout.
 func NewScheduler(s Settings, log *slog.Logger) (*Scheduler, error) {
-	sched, err := cron.ParseStandard(s.Schedule)
+	sched, err := schedule.Parse(string(s.Schedule))
 	if err != nil {
 		return nil, err
 	}
 	if s.Repo == "" {
-		return nil, errors.New(EnvSchedule + " needs " + EnvRepo + " (owner/name of the deployment repository)")
+		return nil, errors.New("BINDERBUILD_UPGRADES_SCHEDULE needs BINDERBUILD_UPGRADES_REPO (owner/name of the deployment repository)")
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err

@@ -17,15 +17,8 @@ func TestScheduler(t *testing.T) {
 		t.Error("a bad schedule was accepted")
 	}
 	f := newFixture(t)
-	env := map[string]string{
-		EnvSchedule: "@hourly", EnvRepo: deployRepo, EnvGitHubAPIURL: f.gh.URL, "GITHUB_TOKEN": token,
-		"DOCKER_CONFIG": t.TempDir(), // no registry credentials
-	}
-	s, err := SettingsFromEnv(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DOCKER_CONFIG", env["DOCKER_CONFIG"])
+	s := Settings{Schedule: "@hourly", Repo: deployRepo, APIURL: f.gh.URL, Auth: GitHubAuth{Token: token}}
+	t.Setenv("DOCKER_CONFIG", t.TempDir()) // no registry credentials
 	sched, err := NewScheduler(s, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package upgrades
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,100 +9,62 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-)
-
-// Environment variables read by SettingsFromEnv. The GitHub API URL and
-// the insecure registry hosts are the service's own settings.
-const (
-	EnvGitHubAPIURL  = "BINDERBUILD_GITHUB_API_URL"
-	EnvInsecureHosts = "BINDERBUILD_REGISTRY_INSECURE_HOSTS"
-	EnvToken         = "BINDERBUILD_UPGRADES_GITHUB_TOKEN"
-	EnvAppID         = "BINDERBUILD_UPGRADES_GITHUB_APP_ID"
-	EnvAppKeyFile    = "BINDERBUILD_UPGRADES_GITHUB_APP_KEY_FILE"
-	EnvRepo          = "BINDERBUILD_UPGRADES_REPO"
-	EnvConfig        = "BINDERBUILD_UPGRADES_CONFIG"
-	EnvApply         = "BINDERBUILD_UPGRADES_APPLY"
-	EnvFork          = "BINDERBUILD_UPGRADES_FORK"
-	EnvVerifyURL     = "BINDERBUILD_UPGRADES_VERIFY_URL"
-	EnvVerifyToken   = "BINDERBUILD_UPGRADES_VERIFY_TOKEN"
-	EnvMaxWait       = "BINDERBUILD_UPGRADES_MAX_WAIT"
-	EnvSchedule      = "BINDERBUILD_UPGRADES_SCHEDULE"
+	"github.com/binderbuild/binderbuild/internal/schedule"
 )
 
 // DefaultGitHubAPIURL is GitHub's REST API.
 const DefaultGitHubAPIURL = "https://api.github.com"
 
 // Settings are the inputs of one run. The CLI, the Helm CronJob and the
-// in-service schedule all start from SettingsFromEnv.
+// in-service schedule all read them with cmd's settings loader, as
+// BINDERBUILD_UPGRADES_* variables named after the fields (the tags are
+// envconfig's; default and desc feed the docs). The GitHub API URL and the
+// insecure registry hosts are the service's own settings, copied by cmd.
 type Settings struct {
 	// Repo ("owner/name"), when set, is cloned and read; otherwise Dir,
-	// a checkout of the deployment repository.
-	Repo string
-	Dir  string
+	// a checkout of the deployment repository (default ".").
+	Repo string `desc:"upgrade bot: owner/name of the deployment repository on GitHub, cloned and read (binderbuild upgrades: default the current folder; the schedule needs it)"`
+	Dir  string `ignored:"true"`
 	// ConfigFile is the configuration's path in the repository. Default
 	// DefaultConfigFile.
-	ConfigFile string
+	ConfigFile string `envconfig:"CONFIG" desc:"upgrade bot: configuration file in the repository (empty: binderbuild-upgrades.yaml)"`
 	// Apply pushes and opens pull requests; Fork pushes to a fork.
-	Apply, Fork bool
+	Apply bool `default:"false" desc:"upgrade bot: push branches and open, update or close pull requests; false: a dry run that only reports"`
+	Fork  bool `default:"false" desc:"upgrade bot: push to the authenticated user's fork instead of the repository"`
 	// APIURL is the GitHub API. Default DefaultGitHubAPIURL.
-	APIURL string
+	APIURL string `ignored:"true"`
 	// Auth authenticates with GitHub.
-	Auth GitHubAuth
+	Auth GitHubAuth `envconfig:"GITHUB"`
 	// InsecureHosts are registry hosts reached over plain HTTP.
-	InsecureHosts []string
+	InsecureHosts []string `ignored:"true"`
 	// VerifyURL and VerifyToken, when set, run canary builds on that
 	// binderbuild service with its canary token.
-	VerifyURL, VerifyToken string
+	VerifyURL   string `split_words:"true" desc:"upgrade bot: URL of a binderbuild service that builds the canary repositories with a proposed build image"`
+	VerifyToken string `split_words:"true" desc:"upgrade bot: canary token of the service at BINDERBUILD_UPGRADES_VERIFY_URL (secret)"`
 	// MaxWait is the longest rate-limit wait. Default DefaultMaxWait.
-	MaxWait time.Duration
+	MaxWait time.Duration `split_words:"true" default:"1m" desc:"upgrade bot: longest GitHub rate-limit wait before stopping"`
 	// Schedule is the in-service schedule (cron expression or @daily…);
 	// "" means none.
-	Schedule string
+	Schedule schedule.Spec `desc:"upgrade bot schedule of binderbuild serve: a cron expression (0 3 * * *), @daily or @every 6h; empty: none (the chart's CronJob runs binderbuild upgrades instead)"`
 }
 
-// SettingsFromEnv reads Settings through getenv: BINDERBUILD_UPGRADES_*,
-// BINDERBUILD_GITHUB_API_URL and BINDERBUILD_REGISTRY_INSECURE_HOSTS; the
-// token falls back to GITHUB_TOKEN. The App key is read from its file.
-func SettingsFromEnv(getenv func(string) string) (Settings, error) {
-	s := Settings{
-		Repo:        strings.TrimSpace(getenv(EnvRepo)),
-		Dir:         ".",
-		ConfigFile:  strings.TrimSpace(getenv(EnvConfig)),
-		APIURL:      strings.TrimSpace(getenv(EnvGitHubAPIURL)),
-		Auth:        GitHubAuth{Token: strings.TrimSpace(getenv(EnvToken))},
-		VerifyURL:   strings.TrimSpace(getenv(EnvVerifyURL)),
-		VerifyToken: strings.TrimSpace(getenv(EnvVerifyToken)),
-		MaxWait:     DefaultMaxWait,
-		Schedule:    strings.TrimSpace(getenv(EnvSchedule)),
+// KeyFile is the content of a file: as a setting, the file's name.
+type KeyFile []byte
+
+// UnmarshalText reads the file named text; spaces around the name are
+// trimmed, and no name is no content.
+func (k *KeyFile) UnmarshalText(text []byte) error {
+	*k = nil
+	name := strings.TrimSpace(string(text))
+	if name == "" {
+		return nil
 	}
-	if s.Auth.Token == "" {
-		s.Auth.Token = strings.TrimSpace(getenv("GITHUB_TOKEN"))
-	}
-	for _, h := range strings.Split(getenv(EnvInsecureHosts), ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			s.InsecureHosts = append(s.InsecureHosts, h)
-		}
-	}
-	var errs []error
-	set := func(name string, parse func(string) error) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			if err := parse(v); err != nil {
-				errs = append(errs, fmt.Errorf("invalid %s=%q: %v", name, v, err))
-			}
-		}
-	}
-	set(EnvApply, func(v string) (err error) { s.Apply, err = strconv.ParseBool(v); return })
-	set(EnvFork, func(v string) (err error) { s.Fork, err = strconv.ParseBool(v); return })
-	set(EnvMaxWait, func(v string) (err error) { s.MaxWait, err = time.ParseDuration(v); return })
-	set(EnvAppID, func(v string) (err error) { s.Auth.AppID, err = strconv.ParseInt(v, 10, 64); return })
-	set(EnvAppKeyFile, func(v string) (err error) { s.Auth.AppKey, err = os.ReadFile(v); return })
-	set(EnvSchedule, func(v string) error { _, err := cron.ParseStandard(v); return err })
-	return s, errors.Join(errs...)
+	b, err := os.ReadFile(name)
+	*k = b
+	return err
 }
 
 // Validate checks s before a run.
@@ -110,17 +73,17 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("repository %q: want owner/name", s.Repo)
 	}
 	if u, err := url.Parse(s.apiURL()); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("invalid %s=%q: want an http(s) URL", EnvGitHubAPIURL, s.APIURL)
+		return fmt.Errorf("invalid BINDERBUILD_GITHUB_API_URL=%q: want an http(s) URL", s.APIURL)
 	}
 	if s.Apply && s.Auth.Token == "" && (s.Auth.AppID == 0 || len(s.Auth.AppKey) == 0) {
-		return fmt.Errorf("--apply needs GitHub credentials: %s (or GITHUB_TOKEN), or %s and %s", EnvToken, EnvAppID, EnvAppKeyFile)
+		return errors.New("--apply needs GitHub credentials: BINDERBUILD_UPGRADES_GITHUB_TOKEN (or GITHUB_TOKEN), or BINDERBUILD_UPGRADES_GITHUB_APP_ID and BINDERBUILD_UPGRADES_GITHUB_APP_KEY_FILE")
 	}
 	if s.VerifyURL != "" {
 		if u, err := url.Parse(s.VerifyURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("--verify %q: want the http(s) URL of a binderbuild service", s.VerifyURL)
 		}
 		if s.VerifyToken == "" {
-			return fmt.Errorf("--verify needs the service's canary token in %s", EnvVerifyToken)
+			return errors.New("--verify needs the service's canary token in BINDERBUILD_UPGRADES_VERIFY_TOKEN")
 		}
 	}
 	if s.MaxWait < 0 {
@@ -188,7 +151,7 @@ func Execute(ctx context.Context, s Settings, progress io.Writer, log *slog.Logg
 // GitHub client then).
 func (s Settings) open(ctx context.Context) (*GitHub, Files, error) {
 	if s.Repo == "" {
-		files, err := dirFiles(s.Dir)
+		files, err := dirFiles(cmp.Or(s.Dir, "."))
 		return nil, files, err
 	}
 	gh, err := NewGitHub(ctx, s.apiURL(), s.Auth, s.Repo, s.MaxWait)

@@ -16,6 +16,7 @@ import (
 	"github.com/binderbuild/binderbuild/registry/gc"
 	"github.com/binderbuild/binderbuild/repoproviders"
 	"github.com/binderbuild/binderbuild/server"
+	"github.com/binderbuild/binderbuild/upgrades"
 )
 
 // config is every setting of `binderbuild serve`, read from BINDERBUILD_*
@@ -46,6 +47,10 @@ type config struct {
 	// of serve's schedule; its image prefix and insecure hosts are the ones
 	// above.
 	GC gc.Settings
+	// Upgrades is the upgrade bot (BINDERBUILD_UPGRADES_*), of `binderbuild
+	// upgrades` and of serve's schedule; its GitHub API URL and insecure
+	// hosts are the service's.
+	Upgrades upgrades.Settings
 
 	Executor string `default:"auto" desc:"how images are built: kubernetes, local (containers on the engine at DOCKER_HOST, default unix:///var/run/docker.sock), or auto (kubernetes when in a cluster or KUBECONFIG is set, else local)"`
 	builder.KubeConfig
@@ -87,10 +92,12 @@ func loadConfig(lookup lookupFunc) (config, error) {
 	fallback(&cfg.DataDir, defaultDataDir(getenv))
 	cfg.Push = cfg.UseRegistry && cfg.ImagePrefix != ""
 	cfg.Config.BaseURL = server.NormalizeBaseURL(cfg.Config.BaseURL)
-	if err := cfg.AuthConfig.FromJupyterHubEnv(getenv); err != nil { // JUPYTERHUB_API_URL, scopes
+	scopes, err := cfg.AuthConfig.HubScopes()
+	if err != nil {
 		return cfg, err
 	}
-	if err := cfg.launchFromEnv(getenv); err != nil {
+	cfg.RequiredScopes = scopes
+	if err := cfg.checkLaunch(); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()

@@ -474,7 +474,7 @@ func TestGCSettings(t *testing.T) {
 	}
 }
 
-func with(s gc.Settings, mod func(*gc.Settings)) gc.Settings {
+func with[S any](s S, mod func(*S)) S {
 	mod(&s)
 	return s
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -37,22 +36,11 @@ var _ server.Launcher = (*launcher.Launcher)(nil)
 // Config fields would clash.
 type LaunchSettings launcher.Config
 
-// launchFromEnv fills what JupyterHub gives its services, as upstream:
-// the API URL and the named-server settings (the API token is a fallback
-// of BINDERBUILD_HUB_API_TOKEN).
-func (c *config) launchFromEnv(getenv func(string) string) error {
-	c.HubAPIURL = getenv("JUPYTERHUB_API_URL")
+// checkLaunch fills the quota namespace and refuses launch mode without a
+// hub API token. What JupyterHub gives its services (API URL, token,
+// named-server settings) are fallbacks in launcher.Config's tags.
+func (c *config) checkLaunch() error {
 	fallback(&c.QuotaNamespace, c.BuildNamespace)
-	if getenv("BINDERBUILD_ALLOW_NAMED_SERVERS") == "" && getenv("JUPYTERHUB_ALLOW_NAMED_SERVERS") == "true" {
-		c.AllowNamedServers = true
-	}
-	if v := getenv("JUPYTERHUB_NAMED_SERVER_LIMIT_PER_USER"); v != "" && getenv("BINDERBUILD_NAMED_SERVER_LIMIT_PER_USER") == "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return errors.New("invalid JUPYTERHUB_NAMED_SERVER_LIMIT_PER_USER=" + strconv.Quote(v) + ": want a number")
-		}
-		c.NamedServerLimitPerUser = n
-	}
 	if !c.APIOnly && c.HubURL != "" && c.HubAPIToken == "" {
 		return errors.New("BINDERBUILD_HUB_URL is set but no hub API token: set BINDERBUILD_HUB_API_TOKEN (or JUPYTERHUB_API_TOKEN)")
 	}

@@ -293,3 +293,64 @@ func TestServeLaunchNamedServers(t *testing.T) {
 		`{"phase": "failed", "status_code": 409, "message": "` + limit + `\n"}`,
 	})
 }
+
+// TestJupyterHubFallbacks: what JupyterHub gives its services fills the
+// hub settings, and a BINDERBUILD_ variable beats it.
+func TestJupyterHubFallbacks(t *testing.T) {
+	hub := map[string]string{
+		"JUPYTERHUB_API_URL": "http://hub:8081/hub/api/", "JUPYTERHUB_ALLOW_NAMED_SERVERS": "true",
+		"JUPYTERHUB_NAMED_SERVER_LIMIT_PER_USER": "5", "JUPYTERHUB_SERVICE_NAME": "binder",
+	}
+	type hubSettings struct {
+		authAPI, launchAPI string
+		named              bool
+		limit              int
+		scopes             string
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want hubSettings
+	}{
+		{"JupyterHub's", nil, hubSettings{"http://hub:8081/hub/api/", "http://hub:8081/hub/api/", true, 5, "access:services!service=binder"}},
+		{"own settings win", map[string]string{
+			"BINDERBUILD_JUPYTERHUB_API_URL": "http://auth/", "BINDERBUILD_HUB_API_URL": "http://launch/", "BINDERBUILD_ALLOW_NAMED_SERVERS": "false",
+			"BINDERBUILD_NAMED_SERVER_LIMIT_PER_USER": "2", "BINDERBUILD_JUPYTERHUB_SERVICE_NAME": "other",
+		}, hubSettings{"http://auth/", "http://launch/", false, 2, "access:services!service=other"}},
+		{"empty own settings fall back", map[string]string{
+			"BINDERBUILD_JUPYTERHUB_API_URL": "", "BINDERBUILD_HUB_API_URL": "", "BINDERBUILD_ALLOW_NAMED_SERVERS": "",
+			"BINDERBUILD_NAMED_SERVER_LIMIT_PER_USER": "", "BINDERBUILD_JUPYTERHUB_SERVICE_NAME": "",
+		}, hubSettings{"http://hub:8081/hub/api/", "http://hub:8081/hub/api/", true, 5, "access:services!service=binder"}},
+		{"access scopes before the service name", map[string]string{"JUPYTERHUB_OAUTH_ACCESS_SCOPES": `["a", "b"]`, "JUPYTERHUB_OAUTH_SCOPES": `["c"]`},
+			hubSettings{"http://hub:8081/hub/api/", "http://hub:8081/hub/api/", true, 5, "a,b"}},
+		{"required scopes win, unparsed", map[string]string{"BINDERBUILD_REQUIRED_SCOPES": "z", "JUPYTERHUB_OAUTH_ACCESS_SCOPES": "not JSON"},
+			hubSettings{"http://hub:8081/hub/api/", "http://hub:8081/hub/api/", true, 5, "z"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig(newEnv().merge(hub).merge(tc.env).lookup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := hubSettings{cfg.JupyterhubApiUrl, cfg.HubAPIURL, cfg.AllowNamedServers, cfg.NamedServerLimitPerUser, strings.Join(cfg.RequiredScopes, ",")}
+			if got != tc.want {
+				t.Errorf("hub settings = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestInvalidJupyterHubSettings: a bad value JupyterHub's variables give is
+// one error line naming the variable that held it.
+func TestInvalidJupyterHubSettings(t *testing.T) {
+	for _, tc := range []struct{ env, value, want string }{
+		{"JUPYTERHUB_NAMED_SERVER_LIMIT_PER_USER", "many", `invalid JUPYTERHUB_NAMED_SERVER_LIMIT_PER_USER="many": strconv.ParseInt: parsing "many": invalid syntax`},
+		{"JUPYTERHUB_ALLOW_NAMED_SERVERS", "yes", `invalid JUPYTERHUB_ALLOW_NAMED_SERVERS="yes": strconv.ParseBool: parsing "yes": invalid syntax`},
+		{"JUPYTERHUB_OAUTH_SCOPES", "access:services", `invalid JUPYTERHUB_OAUTH_SCOPES="access:services": want a JSON list of scopes`},
+	} {
+		_, err := loadConfig(newEnv().merge(map[string]string{tc.env: tc.value}).lookup)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s=%q: %v, want an error starting %q", tc.env, tc.value, err, tc.want)
+		}
+	}
+}

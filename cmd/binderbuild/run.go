@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, lookup lookupFunc, stdout, stderr i
 	case "build":
 		return buildCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "upgrades":
-		return upgradesCommand(ctx, args[1:], getenv, stdout, stderr)
+		return upgradesCommand(ctx, args[1:], lookup, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())
 		return nil

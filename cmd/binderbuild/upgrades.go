@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/binderbuild/binderbuild/upgrades"
 )
@@ -65,8 +66,8 @@ a usage error.
 var errUpgradesFailed = errors.New("upgrades: some dependencies failed (see the report)")
 
 // upgradesCommand is `binderbuild upgrades`.
-func upgradesCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, err := upgrades.SettingsFromEnv(getenv)
+func upgradesCommand(ctx context.Context, args []string, lookup lookupFunc, stdout, stderr io.Writer) error {
+	s, err := upgradesSettings(lookup)
 	if err != nil {
 		return usageError{"upgrades: " + err.Error()}
 	}
@@ -114,12 +115,34 @@ func upgradesCommand(ctx context.Context, args []string, getenv func(string) str
 	return nil
 }
 
+// upgradesSettings reads the BINDERBUILD_UPGRADES_* settings and the
+// service's GitHub API and insecure registry hosts as serve reads them.
+func upgradesSettings(lookup lookupFunc) (upgrades.Settings, error) {
+	var cfg config
+	if err := loadSettings(envPrefix, &cfg, lookup); err != nil {
+		return upgrades.Settings{}, err
+	}
+	return cfg.upgradesSettings(), nil
+}
+
+// upgradesSettings are the BINDERBUILD_UPGRADES_* settings with the
+// service's GitHub API and insecure registry hosts. Spaces around the
+// strings are trimmed, as the bot always did.
+func (c config) upgradesSettings() upgrades.Settings {
+	s := c.Upgrades
+	s.APIURL, s.InsecureHosts = c.APIBaseURL, c.RegistryInsecureHosts
+	for _, v := range []*string{&s.Repo, &s.ConfigFile, &s.APIURL, &s.Auth.Token, &s.VerifyURL, &s.VerifyToken} {
+		*v = strings.TrimSpace(*v)
+	}
+	return s
+}
+
 // startUpgrades runs the upgrade bot on BINDERBUILD_UPGRADES_SCHEDULE,
 // when set.
-func startUpgrades(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
-	s, err := upgrades.SettingsFromEnv(getenv)
-	if err != nil || s.Schedule == "" {
-		return err
+func startUpgrades(ctx context.Context, cfg config, log *slog.Logger) error {
+	s := cfg.upgradesSettings()
+	if s.Schedule == "" {
+		return nil
 	}
 	sched, err := upgrades.NewScheduler(s, log.With("component", "upgrades"))
 	if err != nil {

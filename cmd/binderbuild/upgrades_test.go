@@ -2,9 +2,13 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -16,6 +20,7 @@ import (
 	"github.com/binderbuild/binderbuild/internal/testgithub"
 	"github.com/binderbuild/binderbuild/internal/testlog"
 	"github.com/binderbuild/binderbuild/internal/testregistry"
+	"github.com/binderbuild/binderbuild/upgrades"
 )
 
 // failingRepo2docker is the "new" build image's repo2docker: it fails every
@@ -152,5 +157,78 @@ func TestUpgradesUsage(t *testing.T) {
 	var out testlog.Buffer
 	if err := run(t.Context(), []string{"upgrades", "--help"}, newEnv().lookup, &out, &testlog.Buffer{}); err != nil || !strings.Contains(out.String(), "A DRY RUN IS THE DEFAULT") {
 		t.Errorf("--help: %v\n%s", err, out.String())
+	}
+}
+
+// TestUpgradesSettings: the BINDERBUILD_UPGRADES_* variables of the chart's
+// CronJob keep their names and meanings now that serve's loader reads
+// them; the GitHub API and insecure hosts are the service's settings.
+func TestUpgradesSettings(t *testing.T) {
+	t.Parallel()
+	key := filepath.Join(t.TempDir(), "private-key")
+	if err := os.WriteFile(key, []byte("PEM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defaults := upgrades.Settings{APIURL: "https://api.github.com", MaxWait: time.Minute}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    upgrades.Settings
+		wantErr string
+	}{
+		{name: "defaults", want: defaults},
+		{
+			name: "everything",
+			env: map[string]string{
+				"BINDERBUILD_UPGRADES_REPO":                " my-org/deploy ",
+				"BINDERBUILD_UPGRADES_CONFIG":              "deploy/upgrades.yaml",
+				"BINDERBUILD_UPGRADES_APPLY":               "true",
+				"BINDERBUILD_UPGRADES_FORK":                "1",
+				"BINDERBUILD_GITHUB_API_URL":               "https://ghe.example/api/v3",
+				"BINDERBUILD_REGISTRY_INSECURE_HOSTS":      "reg.example,10.0.0.1:5000",
+				"BINDERBUILD_UPGRADES_GITHUB_TOKEN":        "ghp_own\n",
+				"GITHUB_TOKEN":                             "ghp_actions",
+				"BINDERBUILD_UPGRADES_GITHUB_APP_ID":       "4242",
+				"BINDERBUILD_UPGRADES_GITHUB_APP_KEY_FILE": key,
+				"BINDERBUILD_UPGRADES_VERIFY_URL":          "https://binder.example/",
+				"BINDERBUILD_UPGRADES_VERIFY_TOKEN":        "canary",
+				"BINDERBUILD_UPGRADES_MAX_WAIT":            "5m",
+				"BINDERBUILD_UPGRADES_SCHEDULE":            " @daily",
+			},
+			want: upgrades.Settings{
+				Repo: "my-org/deploy", ConfigFile: "deploy/upgrades.yaml", Apply: true, Fork: true,
+				APIURL: "https://ghe.example/api/v3", InsecureHosts: []string{"reg.example", "10.0.0.1:5000"},
+				Auth:      upgrades.GitHubAuth{Token: "ghp_own", AppID: 4242, AppKey: []byte("PEM")},
+				VerifyURL: "https://binder.example/", VerifyToken: "canary", MaxWait: 5 * time.Minute, Schedule: "@daily",
+			},
+		},
+		{name: "token from GITHUB_TOKEN", env: map[string]string{"GITHUB_TOKEN": " ghp_actions\n"},
+			want: with(defaults, func(s *upgrades.Settings) { s.Auth.Token = "ghp_actions" })},
+		{name: "empty token falls back", env: map[string]string{"BINDERBUILD_UPGRADES_GITHUB_TOKEN": "", "GITHUB_TOKEN": "ghp_actions"},
+			want: with(defaults, func(s *upgrades.Settings) { s.Auth.Token = "ghp_actions" })},
+		{name: "own token wins", env: map[string]string{"BINDERBUILD_UPGRADES_GITHUB_TOKEN": "ghp_own", "GITHUB_TOKEN": "ghp_actions"},
+			want: with(defaults, func(s *upgrades.Settings) { s.Auth.Token = "ghp_own" })},
+		{name: "no key file", env: map[string]string{"BINDERBUILD_UPGRADES_GITHUB_APP_KEY_FILE": " "}, want: defaults},
+		{name: "apply", env: map[string]string{"BINDERBUILD_UPGRADES_APPLY": "sure"}, wantErr: `invalid BINDERBUILD_UPGRADES_APPLY="sure": strconv.ParseBool: parsing "sure": invalid syntax`},
+		{name: "max wait", env: map[string]string{"BINDERBUILD_UPGRADES_MAX_WAIT": "a while"}, wantErr: `invalid BINDERBUILD_UPGRADES_MAX_WAIT="a while"`},
+		{name: "app id", env: map[string]string{"BINDERBUILD_UPGRADES_GITHUB_APP_ID": "app"}, wantErr: `invalid BINDERBUILD_UPGRADES_GITHUB_APP_ID="app"`},
+		{name: "key file", env: map[string]string{"BINDERBUILD_UPGRADES_GITHUB_APP_KEY_FILE": "/nonexistent/key"},
+			wantErr: `invalid BINDERBUILD_UPGRADES_GITHUB_APP_KEY_FILE="/nonexistent/key": open /nonexistent/key: no such file or directory`},
+		{name: "schedule", env: map[string]string{"BINDERBUILD_UPGRADES_SCHEDULE": "sometimes"}, wantErr: `invalid BINDERBUILD_UPGRADES_SCHEDULE="sometimes"`},
+		{name: "time zone only", env: map[string]string{"BINDERBUILD_UPGRADES_SCHEDULE": "TZ=UTC"}, wantErr: `invalid BINDERBUILD_UPGRADES_SCHEDULE="TZ=UTC": want a cron expression`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := upgradesSettings(mapLookup(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
+					t.Errorf("upgradesSettings() = %+v, %v; want an error starting %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("upgradesSettings() = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
 	}
 }

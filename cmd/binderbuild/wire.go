@@ -62,7 +62,7 @@ func wire(ctx context.Context, cfg config, getenv func(string) string, log *slog
 	if err := startGC(ctx, cfg, kube, reg, forget, log); err != nil {
 		return nil, err
 	}
-	if err := startUpgrades(ctx, getenv, log); err != nil {
+	if err := startUpgrades(ctx, cfg, log); err != nil {
 		return nil, err
 	}
 	authn, hubCheck, err := auth.New(cfg.AuthConfig, &http.Client{Timeout: 30 * time.Second}, log)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/binderbuild/binderbuild/internal/schedule"
 )
 
 // Scheduler runs collections on a schedule inside the service. Create it
@@ -29,14 +31,14 @@ type Scheduler struct {
 }
 
 // NewScheduler returns a Scheduler that runs c with s at the times of
-// s.Schedule (see ParseSchedule). Purge is refused in a schedule. log may
+// s.Schedule (see schedule.Parse). Purge is refused in a schedule. log may
 // be nil (no logs). Settings are validated now, so a bad value fails at
 // startup rather than at the first run.
 func NewScheduler(c *Collector, s Settings, log *slog.Logger) (*Scheduler, error) {
 	if s.Schedule == "" {
 		return nil, &SettingError{Name: "schedule", Value: "", Err: errors.New("empty schedule")}
 	}
-	sched, err := ParseSchedule(string(s.Schedule))
+	sched, err := schedule.Parse(string(s.Schedule))
 	if err != nil {
 		return nil, &SettingError{Name: "schedule", Value: string(s.Schedule), Err: err}
 	}

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
+	"github.com/binderbuild/binderbuild/internal/schedule"
 	"github.com/binderbuild/binderbuild/internal/units"
 )
 
@@ -88,7 +87,7 @@ type Settings struct {
 	Workers int `json:"workers" default:"8" desc:"registry gc: concurrent registry requests"`
 	// Delete carries out the plan; without it a collection is a dry run.
 	Delete bool `json:"delete" default:"false" desc:"registry gc: delete for real; false: a dry run that only reports"`
-	// Schedule is the in-service schedule (see ParseSchedule); "" means
+	// Schedule is the in-service schedule (see schedule.Parse); "" means
 	// no schedule. Only Scheduler uses it.
 	Schedule Schedule `json:"schedule,omitempty" desc:"registry gc schedule of binderbuild serve: a cron expression (0 3 * * *), @daily, @hourly or @every 6h; empty: none (the chart's CronJob runs binderbuild gc instead)"`
 }
@@ -119,20 +118,8 @@ func (p *Patterns) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, (*[]string)(p))
 }
 
-// Schedule is a gc schedule (see ParseSchedule); "" is none.
-type Schedule string
-
-// UnmarshalText checks the schedule; spaces around it are trimmed.
-func (s *Schedule) UnmarshalText(text []byte) error {
-	v := strings.TrimSpace(string(text))
-	if v != "" {
-		if _, err := ParseSchedule(v); err != nil {
-			return err
-		}
-	}
-	*s = Schedule(v)
-	return nil
-}
+// Schedule is a gc schedule, parsed as the upgrade bot's (schedule.Spec).
+type Schedule = schedule.Spec
 
 // SettingError is an invalid setting. Name is the variable or flag that
 // held Value.
@@ -224,23 +211,4 @@ func FormatSize(n int64) string {
 		i++
 	}
 	return strconv.FormatFloat(f, 'f', 1, 64) + " " + units[i:i+1] + "iB"
-}
-
-// ParseSchedule parses a Settings.Schedule value: a standard 5-field
-// cron expression ("0 3 * * *"), optionally led by "CRON_TZ=Area/City ", or
-// a descriptor: "@yearly", "@monthly", "@weekly", "@daily", "@hourly",
-// "@every <Go duration>" (e.g. "@every 6h").
-func ParseSchedule(spec string) (sched cron.Schedule, err error) {
-	// cron's parser panics on a time zone with no fields after it
-	// ("CRON_TZ=Europe/Berlin", "TZ=UTC").
-	defer func() {
-		if recover() != nil {
-			sched, err = nil, errors.New(`want a cron expression like "0 3 * * *", @daily, @hourly or "@every 6h", after the time zone if any`)
-		}
-	}()
-	sched, err = cron.ParseStandard(strings.TrimSpace(spec))
-	if err != nil {
-		return nil, fmt.Errorf("want a cron expression like \"0 3 * * *\", @daily, @hourly or \"@every 6h\": %w", err)
-	}
-	return sched, nil
 }

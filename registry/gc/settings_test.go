@@ -106,28 +106,3 @@ func TestParsePrefix(t *testing.T) {
 		}
 	}
 }
-
-// A time zone without fields made cron's parser panic; it is a setting
-// error like any other.
-func TestParseScheduleTimeZoneOnly(t *testing.T) {
-	for _, spec := range []string{"CRON_TZ=Europe/Berlin", "TZ=UTC", " TZ=UTC "} {
-		if _, err := ParseSchedule(spec); err == nil {
-			t.Errorf("ParseSchedule(%q) = nil error, want one", spec)
-		}
-	}
-	if _, err := ParseSchedule("CRON_TZ=Europe/Berlin 0 3 * * *"); err != nil {
-		t.Errorf("a time zone with fields: %v", err)
-	}
-}
-
-func FuzzParseSchedule(f *testing.F) {
-	for _, s := range []string{"0 3 * * *", "@daily", "@every 6h", "CRON_TZ=Europe/Berlin", "TZ=UTC 0 3 * * *", "* * * * * *"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, spec string) {
-		sched, err := ParseSchedule(spec)
-		if (sched == nil) != (err != nil) {
-			t.Errorf("ParseSchedule(%q) = %v, %v: want a schedule or an error", spec, sched, err)
-		}
-	})
-}
