@@ -456,23 +456,15 @@ func limitMemory(t *testing.T, r *realNode, ns string) {
 // denyBuildPods registers a validating webhook that refuses build pods in
 // ns.
 func denyBuildPods(t *testing.T, r *realNode, ns string) {
-	url, ca := r.c.StartWebhook(t, admit(&admissionv1.AdmissionResponse{
+	hook := buildPodHook(t, r, ns, "deny.binderbuild.test", &admissionv1.AdmissionResponse{
 		Allowed: false,
 		Result:  &metav1.Status{Message: "build pods need an approved ticket"},
-	}))
+	})
+	hooks := r.c.Client().AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: ns},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    "deny.binderbuild.test",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca},
-			Rules:                   podCreation,
-			NamespaceSelector:       namespaceOnly(ns),
-			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{"component": "binderhub-build"}},
-			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
-			AdmissionReviewVersions: []string{"v1"},
-		}},
+		Webhooks:   []admissionregistrationv1.ValidatingWebhook{hook},
 	}
-	hooks := r.c.Client().AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	if _, err := hooks.Create(t.Context(), cfg, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -482,41 +474,43 @@ func denyBuildPods(t *testing.T, r *realNode, ns string) {
 // addProxySecretEnv registers a mutating webhook that gives build pods in
 // ns the variables of the Secret "proxy-settings", which does not exist.
 func addProxySecretEnv(t *testing.T, r *realNode, ns string) {
-	patch := []byte(`[{"op": "add", "path": "/spec/containers/0/envFrom", "value": [{"secretRef": {"name": "proxy-settings"}}]}]`)
-	url, ca := r.c.StartWebhook(t, admit(&admissionv1.AdmissionResponse{
+	hook := buildPodHook(t, r, ns, "proxy.binderbuild.test", &admissionv1.AdmissionResponse{
 		Allowed:   true,
-		Patch:     patch,
+		Patch:     []byte(`[{"op": "add", "path": "/spec/containers/0/envFrom", "value": [{"secretRef": {"name": "proxy-settings"}}]}]`),
 		PatchType: ptr.To(admissionv1.PatchTypeJSONPatch),
-	}))
+	})
+	hooks := r.c.Client().AdmissionregistrationV1().MutatingWebhookConfigurations()
 	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: ns},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    "proxy.binderbuild.test",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca},
-			Rules:                   podCreation,
-			NamespaceSelector:       namespaceOnly(ns),
-			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{"component": "binderhub-build"}},
-			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
-			AdmissionReviewVersions: []string{"v1"},
+			Name: hook.Name, ClientConfig: hook.ClientConfig, Rules: hook.Rules,
+			NamespaceSelector: hook.NamespaceSelector, ObjectSelector: hook.ObjectSelector,
+			SideEffects: hook.SideEffects, AdmissionReviewVersions: hook.AdmissionReviewVersions,
 		}},
 	}
-	hooks := r.c.Client().AdmissionregistrationV1().MutatingWebhookConfigurations()
 	if _, err := hooks.Create(t.Context(), cfg, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = hooks.Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 }
 
-// podCreation are the rules of a webhook called for every pod created.
-var podCreation = []admissionregistrationv1.RuleWithOperations{{
-	Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-	Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
-}}
-
-// namespaceOnly selects the namespace ns, so that a webhook leaves the
-// other tests' namespaces alone.
-func namespaceOnly(ns string) *metav1.LabelSelector {
-	return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+// buildPodHook serves a webhook named name that answers resp, and returns
+// it as called for the build pods created in ns only, so that it leaves
+// the other tests alone.
+func buildPodHook(t *testing.T, r *realNode, ns, name string, resp *admissionv1.AdmissionResponse) admissionregistrationv1.ValidatingWebhook {
+	url, ca := r.c.StartWebhook(t, admit(resp))
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:         name,
+		ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca},
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+		}},
+		NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+		ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{"component": "binderhub-build"}},
+		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+		AdmissionReviewVersions: []string{"v1"},
+	}
 }
 
 // admit answers every admission review with resp.
