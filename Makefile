@@ -58,8 +58,13 @@ release:
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
+# The slowest packages come first: go test starts packages in the order
+# given, and the real-node tests (helm) would otherwise start last and run
+# alone for minutes.
+SLOW_PACKAGES := ./helm ./builder ./cmd/binderbuild ./internal/testcluster ./launcher ./e2e ./web
+
 unit:
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m $(SLOW_PACKAGES) ./...
 
 ## fuzz: run every fuzz target for FUZZTIME.
 fuzz:
