@@ -38,10 +38,12 @@ docker-deps:
 node-deps:
 	tools/node-deps.sh
 
+# vet and staticcheck use -race, as the tests do: the packages are
+# compiled once for all three.
 lint: $(BIN)/staticcheck cross
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
-	$(GO) vet ./...
-	$(BIN)/staticcheck ./...
+	$(GO) vet -race ./...
+	GOFLAGS=-race $(BIN)/staticcheck ./...
 
 ## cross: the service and CLI build for macOS and Windows too (the test
 ## helpers that start Linux processes are Linux-only).

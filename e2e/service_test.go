@@ -29,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/internal/race"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
 	"github.com/binderbuild/binderbuild/internal/testlog"
 )
@@ -66,7 +67,7 @@ func binary(t *testing.T) string {
 	buildOnce.Do(func() {
 		binPath = filepath.Join(tmpRoot, "binderbuild")
 		args := []string{"build", "-o", binPath}
-		if raceEnabled {
+		if race.Enabled {
 			args = append(args, "-race")
 		}
 		cmd := exec.Command("go", append(args, "./cmd/binderbuild")...)

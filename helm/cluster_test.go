@@ -41,6 +41,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/internal/race"
 	"github.com/binderbuild/binderbuild/internal/testcluster"
 	"github.com/binderbuild/binderbuild/internal/testhub"
 	"github.com/binderbuild/binderbuild/internal/testregistry"
@@ -452,7 +453,11 @@ func testBuildPods(t *testing.T, c *testcluster.Cluster, bin string) {
 func buildServer(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "binderbuild")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/binderbuild/binderbuild/cmd/binderbuild")
+	args := []string{"build", "-o", bin}
+	if race.Enabled {
+		args = append(args, "-race") // its packages are compiled already
+	}
+	build := exec.CommandContext(t.Context(), "go", append(args, "github.com/binderbuild/binderbuild/cmd/binderbuild")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build binderbuild: %v\n%s", err, out)
 	}
