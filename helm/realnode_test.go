@@ -698,16 +698,13 @@ func countEvents(image string, n int) []string {
 // while binderbuild follows it: the client receives every line once, in
 // order.
 func testRotatedLog(t *testing.T, r *realNode) {
-	const release, lines = "rotated", 3000
-	ns := r.install(t, release, nil)
-	base, _ := r.serviceURL(t, ns)
+	const lines = 3000
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	repo := fmt.Sprintf("count-%d-3", lines)
-	stream := getEvents(ctx, t, base+realSpec(repo))
+	ns, stream, prefix := countBuild(ctx, t, r, "rotated", lines, 3)
 	rotated := rotatedLogs(ctx, r, ns, stream.done)
 	got := dataLines(stream.all())
-	image := readyImage(t, got, r.registry.Host()+"/"+release+"-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2de2e-2f"+strings.ReplaceAll(repo, "-", "-2d")+"-")
+	image := readyImage(t, got, prefix)
 	// The kubelet's follow may drop the lines written at the moment it
 	// rotates (it reads only the current file; kubernetes/kubernetes#115701
 	// and its kin): the rest must all be there, once each, in order.
@@ -731,6 +728,17 @@ func testRotatedLog(t *testing.T, r *realNode) {
 	if n < 2 {
 		t.Errorf("the kubelet rotated the build's log %d times, want at least 2 (ContainerLogMaxSize %s)", n, testcluster.ContainerLogMaxSize)
 	}
+}
+
+// countBuild installs release and asks its service for a build of the
+// repository count-<lines>-<ms>. It returns the namespace, the event stream
+// and how the built image's name starts (a hash of the repository follows).
+func countBuild(ctx context.Context, t *testing.T, r *realNode, release string, lines, ms int) (ns string, stream *eventStream, imagePrefix string) {
+	ns = r.install(t, release, nil)
+	base, _ := r.serviceURL(t, ns)
+	repo := fmt.Sprintf("count-%d-%d", lines, ms)
+	stream = getEvents(ctx, t, base+realSpec(repo))
+	return ns, stream, r.registry.Host() + "/" + release + "-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2de2e-2f" + strings.ReplaceAll(repo, "-", "-2d") + "-"
 }
 
 // splitCounting splits the events of a count-<n>-<ms> build into the
@@ -779,13 +787,10 @@ func rotatedLogs(ctx context.Context, r *realNode, ns string, done <-chan struct
 // log stream and the watch break, the pod succeeds meanwhile, and the client
 // still receives every line once, in order, and the image.
 func testAPIServerRestart(t *testing.T, r *realNode) {
-	const release, lines = "restart", 100
-	ns := r.install(t, release, nil)
-	base, _ := r.serviceURL(t, ns)
+	const lines = 100
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	repo := fmt.Sprintf("count-%d-100", lines)
-	stream := getEvents(ctx, t, base+realSpec(repo))
+	_, stream, prefix := countBuild(ctx, t, r, "restart", lines, 100)
 	// A second before the counting ends; the build and push take another.
 	err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
 		return strings.Contains(stream.String(), fmt.Sprintf("Counting %d of %d", lines-10, lines)), nil
@@ -799,7 +804,7 @@ func testAPIServerRestart(t *testing.T, r *realNode) {
 	}
 	t.Logf("kube-apiserver restarted in %v", time.Since(t0).Round(time.Millisecond))
 	got := dataLines(stream.all())
-	image := readyImage(t, got, r.registry.Host()+"/"+release+"-https-3a-2f-2fgithub-2ecom-2fbinderbuild-2de2e-2f"+strings.ReplaceAll(repo, "-", "-2d")+"-")
+	image := readyImage(t, got, prefix)
 	if diff := firstDifference(strings.Join(countEvents(image, lines), "\n"), strings.Join(got, "\n")); diff != "" {
 		t.Errorf("%d events, want %d; first difference: %s", len(got), len(countEvents(image, lines)), diff)
 	}
