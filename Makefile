@@ -45,15 +45,15 @@ lint: $(BIN)/staticcheck cross
 	$(GO) vet -race ./...
 	GOFLAGS=-race $(BIN)/staticcheck ./...
 
-## cross: the service and CLI build for macOS and Windows too (the test
-## helpers that start Linux processes are Linux-only).
+## cross: the service and CLI type-check for macOS and Windows too (the test
+## helpers that start Linux processes are Linux-only); `make release` compiles
+## them.
 cross:
-	GOOS=darwin $(GO) build ./...
-	GOOS=windows $(GO) build ./...
+	$(GO) run ./tools/crosscheck darwin windows
 
 ## release: the CLI for linux/amd64, linux/arm64, darwin/amd64, darwin/arm64
 ## and windows/amd64 (static, binderbuild-<os>-<arch>[.exe]) and SHA256SUMS in
-## out/release/ (`make cross` checks in `make test` that the three OSes build).
+## out/release/ (`make cross` type-checks the other two OSes in `make test`).
 release:
 	GO=$(GO) tools/release.sh out/release
 
