@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/binderbuild/binderbuild/auth"
+	"github.com/binderbuild/binderbuild/internal/rawquery"
 )
 
 // AccessConfig holds who may use the service, from where, how often and for
@@ -410,7 +411,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, provider, rawSpec
 	if err != nil {
 		return nil, err
 	}
-	if tok := queryValue(r, "build_token"); tok != "" {
+	if tok := rawquery.Get(r.URL.RawQuery, "build_token"); tok != "" {
 		bt := auth.BuildTokens{Secret: s.cfg.BuildTokenSecret, CheckOrigin: s.cfg.BuildTokenCheckOrigin, Now: s.now}
 		if err := bt.Verify(tok, provider+"/"+rawSpec, auth.Origin(r)); err != nil {
 			return nil, userError(http.StatusForbidden, "Invalid build token")

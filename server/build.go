@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"runtime"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/events"
+	"github.com/binderbuild/binderbuild/internal/rawquery"
 	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
@@ -60,7 +60,7 @@ func (s *Server) serveBuild(w http.ResponseWriter, r *http.Request, prefix strin
 		s.fail(st, r, expected(err.Error()))
 		return
 	}
-	li.provider, li.spec, li.buildToken = repo.ProviderName, repo.Spec, queryValue(r, "build_token") != ""
+	li.provider, li.spec, li.buildToken = repo.ProviderName, repo.Spec, rawquery.Get(r.URL.RawQuery, "build_token") != ""
 	if err := s.checkSpec(r, spec); err != nil {
 		s.fail(st, r, err)
 		return
@@ -177,40 +177,11 @@ func acceptsEventStream(values []string) bool {
 	return false
 }
 
-// queryValue is r.URL.Query().Get(name) without parsing the whole query
-// into a map: the warm path asks for one or two values.
-func queryValue(r *http.Request, name string) string {
-	for q := r.URL.RawQuery; q != ""; {
-		var kv string
-		kv, q, _ = strings.Cut(q, "&")
-		if kv == "" || strings.Contains(kv, ";") {
-			continue // as url.ParseQuery skips them
-		}
-		k, v, _ := strings.Cut(kv, "=")
-		if k, err := unescapeQuery(k); err != nil || k != name {
-			continue
-		}
-		if v, err := unescapeQuery(v); err == nil {
-			return v
-		}
-	}
-	return ""
-}
-
-// unescapeQuery is url.QueryUnescape, which allocates only when there is
-// something to unescape.
-func unescapeQuery(s string) (string, error) {
-	if !strings.ContainsAny(s, "%+") {
-		return s, nil
-	}
-	return url.QueryUnescape(s)
-}
-
 // checkBuildOnly enforces upstream's build_only rules. Without a Launcher,
 // a launch request is refused with a clear message instead of building an
 // image nobody will launch.
 func (s *Server) checkBuildOnly(r *http.Request) error {
-	launch := !strings.EqualFold(queryValue(r, "build_only"), "true")
+	launch := !strings.EqualFold(rawquery.Get(r.URL.RawQuery, "build_only"), "true")
 	if launch && s.deps.Launcher != nil {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/binderbuild/binderbuild"
+	"github.com/binderbuild/binderbuild/internal/rawquery"
 )
 
 // CanaryConfig enables the canary route, GET
@@ -46,7 +47,7 @@ func (s *Server) handleCanary(w http.ResponseWriter, r *http.Request) {
 		s.fail(st, r, userError(http.StatusForbidden, "Forbidden"))
 		return
 	}
-	buildImage := queryValue(r, "build_image")
+	buildImage := rawquery.Get(r.URL.RawQuery, "build_image")
 	if buildImage == "" || len(buildImage) > maxImageLen || strings.ContainsFunc(buildImage, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
 		s.fail(st, r, userError(http.StatusBadRequest, "build_image must name an image, e.g. quay.io/jupyterhub/repo2docker:2024.07.0"))
 		return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/binderbuild/binderbuild"
 	"github.com/binderbuild/binderbuild/events"
+	"github.com/binderbuild/binderbuild/internal/rawquery"
 	"github.com/binderbuild/binderbuild/internal/wait"
 )
 
@@ -52,7 +53,7 @@ type launchReq struct {
 // launchRequest returns the launch of a /build request, nil when it only
 // builds (build_only=true, or no Launcher).
 func (s *Server) launchRequest(r *http.Request, li *launchInfo, res binderbuild.Resolved, image string) (*launchReq, error) {
-	if s.deps.Launcher == nil || strings.EqualFold(queryValue(r, "build_only"), "true") {
+	if s.deps.Launcher == nil || strings.EqualFold(rawquery.Get(r.URL.RawQuery, "build_only"), "true") {
 		return nil, nil
 	}
 	var user string

@@ -5,12 +5,12 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+
+	"github.com/binderbuild/binderbuild/internal/accesslog"
 )
 
 // maxRequestIDLen bounds a client-chosen X-Request-Id in logs.
@@ -115,22 +115,22 @@ func (w *accessWriter) logLine(status int, written int64) {
 		return
 	}
 	end := time.Now()
-	line := accessLine{
-		method:   r.Method,
-		path:     s.deps.Redactor.String(requestPath(r)),
-		status:   status,
-		bytes:    int(written),
-		duration: end.Sub(w.start),
-		id:       w.id,
+	line := accesslog.Line{
+		Method:   r.Method,
+		Path:     s.deps.Redactor.String(requestPath(r)),
+		Status:   status,
+		Bytes:    int(written),
+		Duration: end.Sub(w.start),
+		ID:       w.id,
 	}
 	if !w.ownID {
-		line.id = s.deps.Redactor.String(w.id)
+		line.ID = s.deps.Redactor.String(w.id)
 	}
-	if line.status == 0 {
-		line.status = http.StatusOK
+	if line.Status == 0 {
+		line.Status = http.StatusOK
 	}
 	if ip := s.cfg.clientIP(r); ip.IsValid() {
-		line.client = ip
+		line.Client = ip
 	}
 	s.logAccess(r, end, line)
 }
@@ -142,121 +142,16 @@ func requestPath(r *http.Request) string {
 	return r.URL.EscapedPath() + "?" + r.URL.RawQuery
 }
 
-// accessLine is one request of the access log, already redacted.
-type accessLine struct {
-	method, path string
-	status       int
-	bytes        int
-	duration     time.Duration
-	client       netip.Addr
-	id           string
-}
-
-func (l accessLine) durationMS() float64 { return float64(l.duration.Microseconds()) / 1000 }
-
-func (l accessLine) clientIP() string {
-	if !l.client.IsValid() {
-		return ""
-	}
-	return l.client.String()
-}
-
-// attrs are l's fields as the logger writes them; appendJSON writes the
-// same line without the logger.
-func (l accessLine) attrs() []slog.Attr {
-	return []slog.Attr{
-		slog.String("method", l.method),
-		slog.String("path", l.path),
-		slog.Int("status", l.status),
-		slog.Int("bytes", l.bytes),
-		slog.Float64("duration_ms", l.durationMS()),
-		slog.String("client_ip", l.clientIP()),
-		slog.String("request_id", l.id),
-	}
-}
-
 // logAccess writes l to Deps.AccessLog when set, else to the log.
-func (s *Server) logAccess(r *http.Request, now time.Time, l accessLine) {
+func (s *Server) logAccess(r *http.Request, now time.Time, l accesslog.Line) {
 	if s.deps.AccessLog == nil {
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", l.attrs()...)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, accesslog.Message, l.Attrs()...)
 		return
 	}
 	bp := accessBuffers.Get().(*[]byte)
-	*bp = l.appendJSON((*bp)[:0], now)
+	*bp = l.AppendJSON((*bp)[:0], now)
 	_, _ = s.deps.AccessLog.Write(*bp)
 	accessBuffers.Put(bp)
 }
 
 var accessBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-// appendJSON appends l as slog's JSON handler writes the record of
-// logAccess, with time t, and a newline: one append per field instead of a
-// record, its attributes and a handler chain per request.
-func (l accessLine) appendJSON(b []byte, t time.Time) []byte {
-	b = append(b, `{"time":"`...)
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","level":"INFO","msg":"request","method":`...)
-	b = appendJSONString(b, l.method)
-	b = append(b, `,"path":`...)
-	b = appendJSONString(b, l.path)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(l.status), 10)
-	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, int64(l.bytes), 10)
-	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, l.durationMS(), 'f', -1, 64)
-	b = append(b, `,"client_ip":"`...)
-	if l.client.IsValid() {
-		b = l.client.AppendTo(b)
-	}
-	b = append(b, `","request_id":`...)
-	b = appendJSONString(b, l.id)
-	return append(b, "}\n"...)
-}
-
-// appendJSONString appends s as a JSON string the way slog's JSON handler
-// does: UTF-8 kept, control characters, quotes, backslashes, U+2028 and
-// U+2029 escaped, invalid bytes as U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			if r == utf8.RuneError {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			}
-			start = i + size
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}

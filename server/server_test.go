@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -617,21 +616,6 @@ func TestHealthAndMetricsProtected(t *testing.T) {
 			}
 		})
 	}
-}
-
-// queryValue answers as r.URL.Query().Get does.
-func FuzzQueryValue(f *testing.F) {
-	for _, q := range []string{"build_only=true", "a=1&build_only=TRUE&build_only=false", "build%5Fonly=tr%75e", "build_only=%zz&build_only=ok", "x=a+b&build_only", "&&=&build_only=="} {
-		f.Add(q, "build_only")
-	}
-	f.Add("&=v", "")
-	f.Add("a;b=1&a;b=2", "a;b")
-	f.Fuzz(func(t *testing.T, raw, name string) {
-		r := &http.Request{URL: &url.URL{RawQuery: raw}}
-		if got, want := queryValue(r, name), r.URL.Query().Get(name); got != want {
-			t.Errorf("queryValue(%q, %q) = %q, want %q", raw, name, got, want)
-		}
-	})
 }
 
 // TestSingleEventAnswersInOneWrite: a cache hit and a failure are the
