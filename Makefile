@@ -79,7 +79,7 @@ bench: bench-deps build
 
 ## bench-deps: wrk, the external load generator of make bench.
 bench-deps:
-	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	command -v wrk >/dev/null || tools/apt-install.sh bench-deps wrk
 
 ## image: the service's image without pulling a base image, as a `docker load`
 ## tarball (bin/binderbuild-image.tar); `make image PUSH=host/repo:tag` also pushes it.

@@ -8,11 +8,4 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v git >/dev/null || need+=(git)
-[ ${#need[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then
-	echo "docker-deps: missing ${need[*]}; run as root or install them with apt-get" >&2
-	exit 1
-fi
-echo "docker-deps: installing ${need[*]}"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+[ ${#need[@]} -eq 0 ] || "$(dirname "$0")/apt-install.sh" docker-deps "${need[@]}"

@@ -12,15 +12,7 @@ need=()
 [ -x /usr/bin/jupyterhub ] || need+=(jupyterhub)
 [ -e /usr/share/nodejs/configurable-http-proxy ] || need+=(node-configurable-http-proxy)
 /usr/bin/python3 -c 'import notebook' 2>/dev/null || need+=(python3-notebook)
-if [ ${#need[@]} -gt 0 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "e2e-deps: missing ${need[*]}; run as root or install them with apt-get" >&2
-		exit 1
-	fi
-	echo "e2e-deps: installing ${need[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+[ ${#need[@]} -eq 0 ] || "$(dirname "$0")/apt-install.sh" e2e-deps "${need[@]}"
 
 # The binderhub-client tests need Node.js with --experimental-detect-module
 # (20.10 or later) and npm. The machine image ships Node.js 20 with npm;
