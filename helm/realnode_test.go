@@ -696,9 +696,10 @@ func countEvents(image string, n int) []string {
 
 // testRotatedLog builds with a log that the kubelet rotates several times
 // while binderbuild follows it: the client receives every line once, in
-// order.
+// order. 5,000 lines of about 95 bytes take 15 s or more: five of the
+// kubelet's 3 s checks, most finding more than ContainerLogMaxSize written.
 func testRotatedLog(t *testing.T, r *realNode) {
-	const lines = 3000
+	const lines = 5000
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	ns, stream, prefix := countBuild(ctx, t, r, "rotated", lines, 3)
