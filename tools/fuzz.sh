@@ -7,17 +7,19 @@ set -euo pipefail
 fuzztime=${1:-10s}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+# run fuzzes target $2 of package $1, its output in $out.
+run() {
+	go test -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" "$1" >"$out" 2>&1 </dev/null
+}
+
 # fuzz runs one target. A run that ends with "context deadline exceeded"
 # and no failing input is the fuzzing engine missing its own deadline on a
 # loaded machine, not a finding: it is run once more.
 fuzz() {
-	go test -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" "$1" >"$out" 2>&1 </dev/null && return 0
-	if grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written to' "$out"; then
-		echo "fuzz $1 $2: the engine missed its deadline; once more"
-		go test -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" "$1" >"$out" 2>&1 </dev/null
-		return
-	fi
-	return 1
+	run "$1" "$2" && return 0
+	grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written to' "$out" || return 1
+	echo "fuzz $1 $2: the engine missed its deadline; once more"
+	run "$1" "$2"
 }
 
 go list -f '{{.ImportPath}} {{.Dir}} {{join .TestGoFiles " "}} {{join .XTestGoFiles " "}}' ./... |
